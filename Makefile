@@ -1,0 +1,53 @@
+# Everything a fresh machine needs is installed by these targets: uv (from PyPI), the Python
+# workspace (uv sync) and the devnet's npm packages (npm ci against the committed lock file).
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --locked
+PYTEST_ARGS ?=
+
+.PHONY: install uv python node lint format typecheck pytest test demo bench devnet clean
+
+install: python node
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		python3 -m pip install --quiet --disable-pip-version-check uv
+
+python: uv
+	$(UV) sync --locked --all-packages
+
+node: node_modules/.zerog-installed
+
+node_modules/.zerog-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: python
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: python
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+typecheck: python
+	$(RUN) mypy packages/core/src packages/devnet/src
+
+# pytest exit code 5 means "no tests ran": treat it as the failure it is.
+pytest: install
+	$(RUN) pytest $(PYTEST_ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test: install lint typecheck pytest
+
+demo: install
+	$(RUN) python examples/demo.py
+
+bench: install
+	$(RUN) python bench/devnet_startup.py
+
+devnet: install
+	$(RUN) zerog-devnet up
+
+clean:
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,42 @@
+"""How long the devnet takes to become ready, against bare anvil measured in the same run.
+
+    uv run python bench/devnet_startup.py [--runs 5]
+
+Prints median and worst wall time for (a) anvil alone until it answers ``eth_chainId`` — the
+floor — and (b) ``Devnet.start()`` with the six default providers (anvil + 16 deployment
+transactions + 12 registration transactions + six HTTP servers), and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from zerog_devnet import Devnet
+from zerog_devnet.anvil import start_anvil
+
+
+def timed(fn: object) -> float:
+    start = time.perf_counter()
+    handle = fn()  # type: ignore[operator]
+    elapsed = time.perf_counter() - start
+    handle.stop()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    Devnet.start().stop()  # warm imports, artifact parsing and OS caches
+    anvil = [timed(start_anvil) for _ in range(args.runs)]
+    devnet = [timed(Devnet.start) for _ in range(args.runs)]
+    print(f"{'what':<28} {'median s':>9} {'max s':>7}")
+    print(f"{'anvil alone (baseline)':<28} {statistics.median(anvil):>9.3f} {max(anvil):>7.3f}")
+    print(f"{'Devnet.start() 6 providers':<28} {statistics.median(devnet):>9.3f} {max(devnet):>7.3f}")
+    print(f"ratio devnet/anvil (median): {statistics.median(devnet) / statistics.median(anvil):.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""``Devnet``: anvil + the real 0G contracts + providers speaking the broker protocol, in one object."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from . import artifacts, chain
+from .accounts import FIRST_PROVIDER_INDEX, FIRST_USER_INDEX, DevAccount, dev_account, tee_account
+from .anvil import CHAIN_ID, AnvilProcess, start_anvil
+from .broker.faults import Faults
+from .broker.runtime import ProviderConfig, ProviderRuntime
+from .broker.upstream import HttpUpstream, ScriptedUpstream, Upstream
+from .errors import ConfigError
+from .server import ProviderHost, bind
+
+log = logging.getLogger(__name__)
+
+ENV_DESCRIPTION_FILE = "ZG_DEVNET_FILE"
+MAX_PROVIDERS = FIRST_USER_INDEX - FIRST_PROVIDER_INDEX
+SERVICE_TYPES = ("chatbot", "text-to-image", "speech-to-text", "embedding")
+
+
+def default_description_path() -> Path:
+    """Where ``zerog-devnet up`` writes its JSON description (``$ZG_DEVNET_FILE`` overrides)."""
+    return Path(os.environ.get(ENV_DESCRIPTION_FILE) or Path.home() / ".zerog" / "devnet.json")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What one devnet provider serves and charges. Prices are neuron per token/image/second."""
+
+    name: str
+    service_type: str = "chatbot"
+    model: str = "zerog-devnet/scripted-chat"
+    input_price: int = 100_000_000_000
+    output_price: int = 200_000_000_000
+    upstream: str | None = None
+    upstream_api_key: str | None = field(default=None, repr=False)
+    acknowledge: bool = True
+    port: int = 0
+    context_length: int = 8192
+
+    def validate(self) -> None:
+        if self.service_type not in SERVICE_TYPES:
+            raise ConfigError(f"provider {self.name!r}: service_type must be one of {SERVICE_TYPES}")
+        if self.input_price < 0 or self.output_price < 0:
+            raise ConfigError(f"provider {self.name!r}: prices must be >= 0 neuron")
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"provider name {self.name!r} must be letters, digits, '-' or '_'")
+
+
+DEFAULT_PROVIDERS: tuple[ProviderSpec, ...] = (
+    ProviderSpec("chat-a"),
+    ProviderSpec("chat-b", input_price=50_000_000_000, output_price=100_000_000_000),
+    ProviderSpec("chat-c", input_price=150_000_000_000, output_price=300_000_000_000),
+    ProviderSpec("image", "text-to-image", "zerog-devnet/scripted-image", input_price=0, output_price=10**15),
+    ProviderSpec(
+        "speech", "speech-to-text", "zerog-devnet/scripted-whisper", input_price=10**13, output_price=0
+    ),
+    ProviderSpec(
+        "embed", "embedding", "zerog-devnet/scripted-embed", input_price=20_000_000_000, output_price=0
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """A running provider as clients see it."""
+
+    name: str
+    address: str
+    url: str
+    model: str
+    service_type: str
+    input_price: int
+    output_price: int
+    tee_signer: str
+    acknowledged: bool
+
+
+class ProviderHandle:
+    """Control of one running provider: faults, settlement, stop/restart."""
+
+    def __init__(self, net: Devnet, info: ProviderInfo, runtime: ProviderRuntime) -> None:
+        self._net = net
+        self.info = info
+        self.runtime = runtime
+
+    @property
+    def faults(self) -> Faults:
+        return self.runtime.faults
+
+    def settle_now(self) -> dict[str, Any]:
+        """Run one settlement round immediately and return its summary."""
+        return self._net.host.call(self.runtime.settler.settle_once())
+
+    def unsettled(self, user: str) -> int:
+        """Unsettled fees this provider holds for ``user`` (neuron)."""
+        return self.runtime.fees.unsettled(user)
+
+    def stop(self) -> None:
+        """Kill the provider's server: clients get connection refused."""
+        self._net.host.stop_provider(self.info.name)
+
+    def restart(self) -> None:
+        """Serve again on the same port after :meth:`stop`."""
+        port = int(self.info.url.rsplit(":", 1)[1])
+        self._net.host.serve(self.runtime, bind(port))
+
+
+class Devnet:
+    """A running local 0G Compute Network. Use :meth:`start`; stop with :meth:`stop` or ``with``."""
+
+    def __init__(self, anvil: AnvilProcess, contracts: chain.Contracts, users: list[DevAccount]) -> None:
+        self.anvil = anvil
+        self.contracts = contracts
+        self.users = users
+        self.owner = dev_account(0)
+        self.chain_id = CHAIN_ID
+        self.host = ProviderHost()
+        self.w3: Web3 = chain.connect(anvil.rpc_url)
+        self._providers: dict[str, ProviderHandle] = {}
+        self._stopped = False
+        self.started_in: float = 0.0
+        atexit.register(self.stop)
+
+    @property
+    def rpc_url(self) -> str:
+        return self.anvil.rpc_url
+
+    @property
+    def providers(self) -> list[ProviderInfo]:
+        return [handle.info for handle in self._providers.values()]
+
+    def provider(self, name: str) -> ProviderHandle:
+        """The handle of provider ``name`` (see :data:`DEFAULT_PROVIDERS`)."""
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise ConfigError(f"no provider named {name!r}; have {sorted(self._providers)}") from None
+
+    @classmethod
+    def start(
+        cls,
+        providers: Sequence[ProviderSpec] = DEFAULT_PROVIDERS,
+        *,
+        port: int = 0,
+        users: int = 5,
+        settle_interval: float = 5.0,
+        lock_time: int = chain.LOCK_TIME,
+    ) -> Devnet:
+        """Start anvil, deploy the contracts, register and serve ``providers``."""
+        _validate(providers, users, settle_interval)
+        artifacts.find_node_modules()  # fail early, with the install hint, before starting anything
+        started = time.perf_counter()
+        anvil = start_anvil(port=port, accounts=FIRST_USER_INDEX + users)
+        try:
+            w3 = chain.connect(anvil.rpc_url)
+            contracts = chain.deploy_all(w3, lock_time=lock_time)
+            accounts = [dev_account(FIRST_USER_INDEX + i) for i in range(users)]
+            net = cls(anvil, contracts, accounts)
+        except BaseException:
+            anvil.stop()
+            raise
+        try:
+            for slot, spec in enumerate(providers):
+                net._add_provider(slot, spec, settle_interval)
+        except BaseException:
+            net.stop()
+            raise
+        net.started_in = time.perf_counter() - started
+        log.info("devnet ready in %.2fs at %s", net.started_in, net.rpc_url)
+        return net
+
+    def _add_provider(self, slot: int, spec: ProviderSpec, settle_interval: float) -> None:
+        wallet, tee = dev_account(FIRST_PROVIDER_INDEX + slot), tee_account(slot)
+        sock = bind(spec.port)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        registration = chain.ServiceRegistration(
+            spec.service_type,
+            url,
+            spec.model,
+            "TeeML",
+            spec.input_price,
+            spec.output_price,
+            chain.additional_info(tee.address),
+            tee.address,
+        )
+        chain.register_provider(
+            self.w3, self.contracts, wallet.address, registration, acknowledge=spec.acknowledge
+        )
+        config = ProviderConfig(
+            name=spec.name,
+            address=wallet.address,
+            private_key=wallet.private_key,
+            tee_private_key=tee.private_key,
+            service_type=spec.service_type,
+            model=spec.model,
+            url=url,
+            input_price=spec.input_price,
+            output_price=spec.output_price,
+            chain_id=self.chain_id,
+            rpc_url=self.rpc_url,
+            inference_address=self.contracts.inference,
+            settle_interval=settle_interval,
+            context_length=spec.context_length,
+        )
+        runtime = ProviderRuntime(config, _upstream(spec))
+        self.host.serve(runtime, sock)
+        info = ProviderInfo(
+            spec.name,
+            wallet.address,
+            url,
+            spec.model,
+            spec.service_type,
+            spec.input_price,
+            spec.output_price,
+            tee.address,
+            spec.acknowledge,
+        )
+        self._providers[spec.name] = ProviderHandle(self, info, runtime)
+
+    def fund(
+        self, user: DevAccount, providers: Sequence[str], *, ledger: int = 10 * 10**18, each: int = 2 * 10**18
+    ) -> None:
+        """Create ``user``'s ledger with ``ledger`` neuron and move ``each`` to every named provider."""
+        ledger_contract = chain.contract(self.w3, "LedgerManager", self.contracts.ledger)
+        chain.transact(self.w3, ledger_contract.functions.addLedger(""), user.address, ledger)
+        for name in providers:
+            address = self.provider(name).info.address
+            call = ledger_contract.functions.transferFund(address, "inference-v1.0", each)
+            chain.transact(self.w3, call, user.address)
+
+    def snapshot(self) -> str:
+        """Take an EVM snapshot (``evm_snapshot``)."""
+        return str(self.w3.provider.make_request("evm_snapshot", [])["result"])  # type: ignore[arg-type]
+
+    def revert(self, snapshot_id: str) -> None:
+        """Revert the chain to ``snapshot_id`` and forget the providers' per-user state."""
+        for handle in self._providers.values():
+            self.host.call(_reset(handle.runtime))
+        result = self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
+        if result.get("result") is not True:
+            raise ConfigError(f"evm_revert({snapshot_id}) failed: {result}")
+
+    def increase_time(self, seconds: int) -> None:
+        """Move chain time forward (e.g. past the refund lock time) and mine a block."""
+        self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description: RPC, chain id, contracts, dev user keys and providers."""
+        return {
+            "network": "devnet",
+            "rpc_url": self.rpc_url,
+            "chain_id": self.chain_id,
+            "contracts": asdict(self.contracts),
+            "users": [{"address": u.address, "private_key": u.private_key} for u in self.users],
+            "owner": self.owner.address,
+            "providers": [asdict(p) for p in self.providers],
+            "note": "dev keys from the public anvil mnemonic: never use them on a real network",
+        }
+
+    def write_description(self, path: Path | None = None) -> Path:
+        """Write :meth:`describe` as JSON (default :func:`default_description_path`)."""
+        target = path or default_description_path()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.describe(), indent=2))
+        return target
+
+    def stop(self) -> None:
+        """Stop providers and anvil. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.host.close()
+        finally:
+            self.anvil.stop()
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Devnet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _reset(runtime: ProviderRuntime) -> None:
+    if runtime.settler is not None:
+        async with runtime.settler.lock:
+            runtime.reset()
+    else:
+        runtime.reset()
+
+
+def _upstream(spec: ProviderSpec) -> Upstream:
+    if spec.upstream:
+        return HttpUpstream(spec.upstream, api_key=spec.upstream_api_key)
+    return ScriptedUpstream(spec.model)
+
+
+def _validate(providers: Sequence[ProviderSpec], users: int, settle_interval: float) -> None:
+    if not 1 <= len(providers) <= MAX_PROVIDERS:
+        raise ConfigError(f"between 1 and {MAX_PROVIDERS} providers are supported, got {len(providers)}")
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"provider names must be unique, got {names}")
+    for spec in providers:
+        spec.validate()
+    if not 1 <= users <= 100:
+        raise ConfigError(f"users must be between 1 and 100, got {users}")
+    if settle_interval <= 0:
+        raise ConfigError(f"settle_interval must be > 0 seconds, got {settle_interval}")
+
+
+@contextmanager
+def running(providers: Sequence[ProviderSpec] = DEFAULT_PROVIDERS, **kwargs: Any) -> Iterator[Devnet]:
+    """``with running() as net:`` — same as ``with Devnet.start() as net:``."""
+    net = Devnet.start(providers, **kwargs)
+    try:
+        yield net
+    finally:
+        net.stop()

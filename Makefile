@@ -41,7 +41,7 @@ pytest: install
 test: install lint typecheck pytest
 
 demo: install
-	$(RUN) python examples/demo.py
+	$(RUN) python examples/devnet_tour.py
 
 bench: install
 	$(RUN) python bench/devnet_startup.py

@@ -210,9 +210,7 @@ def test_admitted_at_exactly_the_minimum() -> None:
 
 
 def test_insufficient_balance_message() -> None:
-    message = admission_error(
-        lock_balance=10**18, unsettled=1_362_000_000_000_000, estimated_fee=0, provider=PROVIDER
-    )
+    message = admission_error(lock_balance=10**18, unsettled=1_362_000_000_000_000, estimated_fee=0, provider=PROVIDER)
     assert message == (
         "insufficient balance: your locked balance is 1.000000 0G, but the required minimum is 1.001362 0G "
         "(breakdown: minimum reserve 1.000000 0G + unsettled fees 0.001362 0G + current request fee "

@@ -210,9 +210,7 @@ def test_global_cap() -> None:
     assert all(cap.try_enter() for _ in range(20))
     assert not cap.try_enter()
     assert (cap.status, cap.body) == (503, GLOBAL_CAP_BODY)
-    assert GLOBAL_CAP_BODY == {
-        "error": "Server is currently processing too many requests. Please try again later."
-    }
+    assert GLOBAL_CAP_BODY == {"error": "Server is currently processing too many requests. Please try again later."}
     cap.exit()
     assert cap.in_flight == 19
     assert cap.try_enter()

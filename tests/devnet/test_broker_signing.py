@@ -159,9 +159,7 @@ def test_requests_hash_vector() -> None:
             "600",
         )
     ]
-    assert "0x" + requests_hash(rows).hex() == (
-        "0x4296d87fa3731a034807b884f72cb2a092463358f713d12e7604213e8fc117e6"
-    )
+    assert "0x" + requests_hash(rows).hex() == ("0x4296d87fa3731a034807b884f72cb2a092463358f713d12e7604213e8fc117e6")
 
 
 def test_requests_hash_concatenates_rows_in_order() -> None:

@@ -70,9 +70,7 @@ def header(raw: str, signature: str | None = None) -> str:
 
 
 def validate(value: str | None, account: AccountState | None = None, now_ms: int = NOW_MS) -> SessionToken:
-    return validate_session(
-        value, provider_address=PROVIDER, now_ms=now_ms, account_lookup=lambda _address: account
-    )
+    return validate_session(value, provider_address=PROVIDER, now_ms=now_ms, account_lookup=lambda _address: account)
 
 
 def rejected(value: str | None, account: AccountState | None = None, now_ms: int = NOW_MS) -> str:
@@ -265,9 +263,7 @@ def test_check_claims_alone() -> None:
 
 
 def test_generation_lower_than_chain() -> None:
-    assert (
-        rejected(VECTOR_HEADER, AccountState(1, 0)) == "session token has been revoked (generation expired)"
-    )
+    assert rejected(VECTOR_HEADER, AccountState(1, 0)) == "session token has been revoked (generation expired)"
 
 
 def test_generation_higher_than_chain() -> None:

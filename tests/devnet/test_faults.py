@@ -113,9 +113,7 @@ def test_missing_res_key(net: Devnet) -> None:
     response = call(net)
     assert response.status_code == 200 and "ZG-Res-Key" not in response.headers
     body_id = response.json()["id"]
-    assert signature(net, body_id) == {
-        "error": "prepare HTTP request: Chat id not found or expired, chat_id_not_found"
-    }
+    assert signature(net, body_id) == {"error": "prepare HTTP request: Chat id not found or expired, chat_id_not_found"}
 
 
 def test_stopped_provider_refuses_connections_and_restarts(net: Devnet) -> None:

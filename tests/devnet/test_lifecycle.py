@@ -40,9 +40,7 @@ def test_settlement_loop_settles_in_batches_by_itself() -> None:
         body = {"model": info.model, "messages": [{"role": "user", "content": "hello"}]}
         auth = make_auth(user, info.address)
         for _ in range(2):
-            response = httpx.post(
-                f"{info.url}/v1/proxy/chat/completions", json=body, headers={"Authorization": auth}
-            )
+            response = httpx.post(f"{info.url}/v1/proxy/chat/completions", json=body, headers={"Authorization": auth})
             assert response.status_code == 200
         owed = sum(net.provider("solo").runtime.fees.unsettled(user.address) for _ in [0])
         deadline = time.monotonic() + 10
@@ -118,3 +116,25 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert err.strip().count("\n") == 0 and "make install" in err
+
+
+ORPHAN_SCRIPT = """
+import json, sys, time
+from zerog_devnet import Devnet, ProviderSpec
+net = Devnet.start([ProviderSpec("solo")], users=1)
+print(net.anvil.process.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_anvil_dies_with_a_killed_parent() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    anvil_pid = int(parent.stdout.readline())
+    assert pid_alive(anvil_pid)
+    parent.send_signal(signal.SIGKILL)  # no atexit, no cleanup: only PR_SET_PDEATHSIG can save us
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while pid_alive(anvil_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(anvil_pid)

@@ -16,6 +16,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from zerog_devnet import Devnet
+from zerog_devnet.broker.ratelimit import GlobalCap
 from zerog_devnet.chain import contract
 
 from .conftest import make_auth
@@ -77,9 +78,7 @@ def test_models_and_quote(devnet: Devnet) -> None:
     quote = httpx.get(f"{info.url}/v1/quote")
     report = json.loads(quote.text)
     assert report["signing_address"] == info.tee_signer and "NOT a hardware" in report["notice"]
-    signer = Account.recover_message(
-        encode_defunct(text=quote.text), signature=quote.headers["ZG-Quote-Signature"]
-    )
+    signer = Account.recover_message(encode_defunct(text=quote.text), signature=quote.headers["ZG-Quote-Signature"])
     assert signer == info.tee_signer
 
 
@@ -109,9 +108,7 @@ def test_auth_failures_use_the_broker_messages(funded: Devnet) -> None:
     assert expired.json() == {"error": "validate session: session token expired"}
     other = post(funded, "chat-b", "/chat/completions", auth_for(funded), json=chat_body(funded, "chat-b"))
     assert other.json() == {"error": "validate session: session token is for different provider"}
-    future = post(
-        funded, "chat-a", "/chat/completions", auth_for(funded, generation=1), json=chat_body(funded)
-    )
+    future = post(funded, "chat-a", "/chat/completions", auth_for(funded, generation=1), json=chat_body(funded))
     assert future.json() == {"error": "validate session: invalid session token (future generation)"}
 
 
@@ -120,9 +117,7 @@ def test_account_must_exist(devnet: Devnet) -> None:
     auth = make_auth(stranger, devnet.provider("chat-a").info.address)
     response = post(devnet, "chat-a", "/chat/completions", auth, json=chat_body(devnet))
     assert response.status_code == 400
-    assert response.json()["error"].startswith(
-        "validate request: get account from contract, account not exist: "
-    )
+    assert response.json()["error"].startswith("validate request: get account from contract, account not exist: ")
 
 
 def test_admission_needs_one_0g_locked_plus_unsettled(devnet: Devnet) -> None:
@@ -153,17 +148,13 @@ def test_chat_is_billed_signed_and_content_bound(funded: Devnet) -> None:
     payload = response.json()
     assert payload["id"] == f"chatcmpl-{chat_id}"
     usage = payload["usage"]
-    fee = (
-        usage["prompt_tokens"] * handle.info.input_price
-        + usage["completion_tokens"] * handle.info.output_price
-    )
+    fee = usage["prompt_tokens"] * handle.info.input_price + usage["completion_tokens"] * handle.info.output_price
     assert handle.unsettled(funded.users[0].address) == fee
     sig = httpx.get(f"{handle.info.url}/v1/proxy/signature/{chat_id}").json()
     expected_text = f"{hashlib.sha256(body).hexdigest()}:{hashlib.sha256(response.content).hexdigest()}"
     assert sig["text"] == expected_text
     assert (
-        Account.recover_message(encode_defunct(text=sig["text"]), signature=sig["signature"])
-        == handle.info.tee_signer
+        Account.recover_message(encode_defunct(text=sig["text"]), signature=sig["signature"]) == handle.info.tee_signer
     )
     unsettled = httpx.get(
         f"{handle.info.url}/v1/user/{funded.users[0].address}/unsettledfee",
@@ -203,10 +194,7 @@ def test_stream_injects_usage_and_signs_the_delivered_bytes(funded: Devnet) -> N
     assert chunks[-1]["choices"] == [] and usage["completion_tokens"] > 0
     sig = httpx.get(f"{handle.info.url}/v1/proxy/signature/{chat_id}").json()
     assert sig["text"].split(":")[1] == hashlib.sha256(raw).hexdigest()
-    fee = (
-        usage["prompt_tokens"] * handle.info.input_price
-        + usage["completion_tokens"] * handle.info.output_price
-    )
+    fee = usage["prompt_tokens"] * handle.info.input_price + usage["completion_tokens"] * handle.info.output_price
     assert handle.unsettled(funded.users[0].address) == fee
 
 
@@ -267,8 +255,7 @@ def test_per_user_burst_of_five_then_429(funded: Devnet) -> None:
     url = f"{funded.provider('chat-a').info.url}/v1/proxy/chat/completions"
     with httpx.Client(timeout=30) as client:
         codes = [
-            client.post(url, json=chat_body(funded), headers={"Authorization": auth}).status_code
-            for _ in range(6)
+            client.post(url, json=chat_body(funded), headers={"Authorization": auth}).status_code for _ in range(6)
         ]
         last = client.post(url, json=chat_body(funded), headers={"Authorization": auth})
     assert codes[:5] == [200] * 5 and codes[5] == 429
@@ -306,10 +293,7 @@ def test_settlement_moves_fees_on_chain(funded: Devnet) -> None:
     user = funded.users[0].address
     before = inference.functions.getAccount(user, handle.info.address).call()[3]
     for _ in range(3):
-        assert (
-            post(funded, "chat-a", "/chat/completions", auth_for(funded), json=chat_body(funded)).status_code
-            == 200
-        )
+        assert post(funded, "chat-a", "/chat/completions", auth_for(funded), json=chat_body(funded)).status_code == 200
     owed = handle.unsettled(user)
     escrow = funded.w3.eth.get_balance(funded.contracts.inference)
     assert int(handle.settle_now()["settled"]) == owed
@@ -327,3 +311,38 @@ def test_revert_restores_chain_and_provider_state(devnet_session: Devnet) -> Non
     net.revert(snapshot)
     with pytest.raises(Exception, match="LedgerNotExists|0x7d2d536b"):
         ledger.functions.getLedger(net.users[2].address).call()
+
+
+def test_images_as_urls_are_served_by_the_provider(funded: Devnet) -> None:
+    handle = funded.provider("image")
+    body = {"model": handle.info.model, "prompt": "a blue whale", "response_format": "url", "size": "32x32"}
+    raw = json.dumps(body).encode()
+    response = post(funded, "image", "/images/generations", auth_for(funded, "image"), content=raw)
+    assert response.status_code == 200, response.text
+    url = response.json()["data"][0]["url"]
+    assert url.startswith(f"{handle.info.url}/v1/proxy/images/{response.headers['ZG-Res-Key']}/")
+    image = httpx.get(url)
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    sig = httpx.get(f"{handle.info.url}/v1/proxy/signature/{response.headers['ZG-Res-Key']}").json()
+    digests = hashlib.sha256(raw).hexdigest(), hashlib.sha256(image.content).hexdigest()
+    assert sig["text"] == ":".join(digests)  # the client's own body, and the decoded image bytes
+    missing = httpx.get(f"{handle.info.url}/v1/proxy/images/nope/0")
+    assert (missing.status_code, missing.json()) == (404, {"error": "image not found or expired"})
+
+
+def test_global_cap_answers_503_before_auth(funded: Devnet) -> None:
+    handle = funded.provider("chat-a")
+    original = handle.runtime.global_cap
+    handle.runtime.global_cap = GlobalCap(1)
+    handle.faults.set(hang=True)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            hanging = pool.submit(post, funded, "chat-a", "/chat/completions", auth_for(funded), json=chat_body(funded))
+            time.sleep(0.3)
+            refused = post(funded, "chat-a", "/chat/completions", None, json=chat_body(funded))
+            handle.faults.clear()
+            assert hanging.result().status_code == 200
+    finally:
+        handle.runtime.global_cap = original
+    assert refused.status_code == 503
+    assert refused.json() == {"error": "Server is currently processing too many requests. Please try again later."}

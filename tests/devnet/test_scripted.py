@@ -14,6 +14,9 @@ import zlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
 from zerog_devnet.scripted import (
     ScriptedModelError,
@@ -103,9 +106,7 @@ def validate(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = N
         assert schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", math.inf), path
 
 
-def tool(
-    name: str, description: str, properties: dict[str, Any], required: list[str] | None = None
-) -> dict[str, Any]:
+def tool(name: str, description: str, properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     parameters = {
         "type": "object",
         "properties": properties,
@@ -138,7 +139,8 @@ def ask(messages: list[dict[str, Any]] | str, **extra: Any) -> dict[str, Any]:
 
 def message_of(response: dict[str, Any]) -> dict[str, Any]:
     assert len(response["choices"]) == 1
-    return response["choices"][0]["message"]
+    message: dict[str, Any] = response["choices"][0]["message"]
+    return message
 
 
 def calls_of(response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -147,7 +149,8 @@ def calls_of(response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def schema_of(body_tool: dict[str, Any]) -> dict[str, Any]:
-    return body_tool["function"]["parameters"]
+    parameters: dict[str, Any] = body_tool["function"]["parameters"]
+    return parameters
 
 
 # --------------------------------------------------------------------------- tokens and shape
@@ -174,9 +177,7 @@ def test_completion_shape_and_determinism() -> None:
     assert choice["message"]["role"] == "assistant"
     assert choice["message"]["content"] == 'You said: "Hello there"'
     assert "tool_calls" not in choice["message"]
-    assert {k: v for k, v in first.items() if k != "created"} == {
-        k: v for k, v in second.items() if k != "created"
-    }
+    assert {k: v for k, v in first.items() if k != "created"} == {k: v for k, v in second.items() if k != "created"}
     other = chat_completion({"messages": [user("Hello here")]}, model=MODEL)
     assert other["id"] != first["id"]
 
@@ -203,9 +204,7 @@ def test_arithmetic_answers() -> None:
 
 
 def test_say_and_repeat() -> None:
-    assert (
-        message_of(ask('Please repeat "the quick brown fox" back to me'))["content"] == "the quick brown fox"
-    )
+    assert message_of(ask('Please repeat "the quick brown fox" back to me'))["content"] == "the quick brown fox"
     assert message_of(ask("Say hello world."))["content"] == "hello world"
     assert message_of(ask("Can you say 'Paris' and nothing else?"))["content"] == "Paris"
 
@@ -287,9 +286,7 @@ def test_parallel_tool_calls_take_their_own_numbers() -> None:
 
 
 def test_tool_choice_forced_required_none_and_auto() -> None:
-    forced = ask(
-        "Hello!", tools=[MULTIPLY, ADD], tool_choice={"type": "function", "function": {"name": "add"}}
-    )
+    forced = ask("Hello!", tools=[MULTIPLY, ADD], tool_choice={"type": "function", "function": {"name": "add"}})
     assert [name for name, _ in calls_of(forced)] == ["add"]
     validate(calls_of(forced)[0][1], schema_of(ADD))
     required = ask("Hello!", tools=[MULTIPLY, ADD], tool_choice="required")
@@ -354,16 +351,14 @@ def test_complex_schema_arguments_are_valid() -> None:
 
 
 def test_structured_output_by_forced_tool_validates_with_pydantic() -> None:
-    pydantic = pytest.importorskip("pydantic")
-
-    class Contact(pydantic.BaseModel):
+    class Contact(BaseModel):
         """A contact card."""
 
         name: str
         city: str
-        age: int = pydantic.Field(ge=0, le=150)
+        age: int = Field(ge=0, le=150)
         email: str | None = None
-        kind: str = pydantic.Field(json_schema_extra={"enum": ["friend", "work"]})
+        kind: str = Field(json_schema_extra={"enum": ["friend", "work"]})
 
     schema = Contact.model_json_schema()
     contact = tool("Contact", "A contact card.", {})
@@ -416,9 +411,7 @@ def test_json_schema_pydantic_style() -> None:
 
 
 def test_json_schema_validates_with_pydantic() -> None:
-    pydantic = pytest.importorskip("pydantic")
-
-    class Joke(pydantic.BaseModel):
+    class Joke(BaseModel):
         setup: str
         punchline: str
         rating: int | None = None
@@ -428,11 +421,62 @@ def test_json_schema_validates_with_pydantic() -> None:
         "type": "json_schema",
         "json_schema": {"name": "Joke", "schema": schema, "strict": True},
     }
-    content = message_of(ask("Tell me a joke about cats, rating 7", response_format=response_format))[
-        "content"
-    ]
+    content = message_of(ask("Tell me a joke about cats, rating 7", response_format=response_format))["content"]
     joke = Joke.model_validate_json(content)
     assert joke.rating == 7
+
+
+_SCALARS = st.one_of(
+    st.builds(
+        lambda lo, span: {"type": "integer", "minimum": lo, "maximum": lo + span},
+        st.integers(-9, 9),
+        st.integers(0, 4),
+    ),
+    st.builds(
+        lambda lo, span: {"type": "string", "minLength": lo, "maxLength": lo + span},
+        st.integers(0, 4),
+        st.integers(0, 4),
+    ),
+    st.sampled_from([{"type": "boolean"}, {"type": "number"}, {"enum": ["x", 2, None]}, {"$ref": "#/$defs/D"}]),
+)
+_SCHEMAS = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.builds(
+            lambda props: {"type": "object", "properties": props, "required": sorted(props)},
+            st.dictionaries(st.sampled_from(["a", "b", "name", "city", "scores"]), inner, max_size=3),
+        ),
+        st.builds(
+            lambda item, low: {"type": "array", "items": item, "minItems": low, "maxItems": low + 2},
+            inner,
+            st.integers(0, 2),
+        ),
+        st.builds(lambda branch: {"anyOf": [branch, {"type": "null"}]}, inner),
+    ),
+    max_leaves=8,
+)
+_TEXTS = st.sampled_from(
+    ["", "a is 3 and b is 40", "name is Bob, city 'Paris', scores 1, 2 and 3", "weather in San Francisco x"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_TEXTS, schema=_SCHEMAS)
+def test_any_schema_is_filled_validly(text: str, schema: dict[str, Any]) -> None:
+    root = {
+        "$defs": {"D": {"type": "object", "properties": {"x": {"type": "integer", "maximum": 2}}, "required": ["x"]}},
+        "type": "object",
+        "properties": {"p": schema},
+        "required": ["p"],
+    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": root}}
+    validate(json.loads(message_of(ask(text, response_format=response_format))["content"]), root)
+    forced = ask(
+        text,
+        tools=[{"type": "function", "function": {"name": "f", "parameters": root}}],
+        tool_choice="required",
+    )
+    validate(calls_of(forced)[0][1], root)
 
 
 def test_json_object_keys_from_the_prompt() -> None:
@@ -444,9 +488,7 @@ def test_json_object_keys_from_the_prompt() -> None:
     assert set(value) == {"setup", "punchline"}
     assert all(isinstance(v, str) for v in value.values())
     listed = json.loads(
-        message_of(ask("Give JSON with keys name, age and city", response_format={"type": "json_object"}))[
-            "content"
-        ]
+        message_of(ask("Give JSON with keys name, age and city", response_format={"type": "json_object"}))["content"]
     )
     assert set(listed) == {"name", "age", "city"}
     plain = json.loads(message_of(ask("What is 2 + 3?", response_format={"type": "json_object"}))["content"])
@@ -623,9 +665,7 @@ def test_images_are_valid_distinct_pngs() -> None:
 def test_image_defaults_cap_and_url_format() -> None:
     [item] = generate_images({"prompt": "x"}, model="img")["data"]
     assert _read_png(base64.b64decode(item["b64_json"]))[:2] == (256, 256)
-    [big] = generate_images({"prompt": "x", "size": "4096x100", "response_format": "url"}, model="img")[
-        "data"
-    ]
+    [big] = generate_images({"prompt": "x", "size": "4096x100", "response_format": "url"}, model="img")["data"]
     assert big["url"].startswith("data:image/png;base64,")
     width, height, _ = _read_png(base64.b64decode(big["url"].split(",", 1)[1]))
     assert (width, height) == (1024, 100)
@@ -673,9 +713,7 @@ def test_transcribe_wav_duration() -> None:
 
 
 def test_transcribe_verbose_and_non_wav() -> None:
-    verbose = transcribe(
-        _wav(2.0), filename="a.wav", model="w", response_format="verbose_json", language="de"
-    )
+    verbose = transcribe(_wav(2.0), filename="a.wav", model="w", response_format="verbose_json", language="de")
     assert verbose["duration"] == 2.0 and verbose["language"] == "de"
     assert verbose["usage"]["seconds"] == 2
     [segment] = verbose["segments"]
@@ -723,9 +761,7 @@ def test_embedding_dimensions_base64_and_tokens() -> None:
     assert len(body_dims["data"][0]["embedding"]) == 64
     assert len(embed({"input": "hello"}, model="emb", dimensions=512)["data"][0]["embedding"]) == 512
     floats = embed({"input": "hello world"}, model="emb")["data"][0]["embedding"]
-    encoded = embed({"input": "hello world", "encoding_format": "base64"}, model="emb")["data"][0][
-        "embedding"
-    ]
+    encoded = embed({"input": "hello world", "encoding_format": "base64"}, model="emb")["data"][0]["embedding"]
     decoded = struct.unpack("<256f", base64.b64decode(encoded))
     assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-7) for a, b in zip(decoded, floats, strict=True))
     ids = embed({"input": [[1, 2, 3], [1, 2, 3], [9]]}, model="emb")

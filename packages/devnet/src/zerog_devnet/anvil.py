@@ -47,9 +47,7 @@ def find_anvil() -> Path:
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
-    raise AnvilNotFound(
-        "anvil not found: run `make install` (npm package @foundry-rs/anvil) or set ZG_DEVNET_ANVIL"
-    )
+    raise AnvilNotFound("anvil not found: run `make install` (npm package @foundry-rs/anvil) or set ZG_DEVNET_ANVIL")
 
 
 def free_port() -> int:
@@ -123,9 +121,7 @@ def _wait_ready(anvil: AnvilProcess, timeout: float) -> None:
         while time.monotonic() < deadline:
             if anvil.process.poll() is not None:
                 err = (anvil.process.stderr.read() if anvil.process.stderr else b"").decode(errors="replace")
-                raise AnvilStartError(
-                    f"anvil exited with code {anvil.process.returncode}: {err.strip()[:300]}"
-                )
+                raise AnvilStartError(f"anvil exited with code {anvil.process.returncode}: {err.strip()[:300]}")
             with contextlib.suppress(httpx.HTTPError):
                 if client.post(anvil.rpc_url, json=body).json().get("result") == hex(CHAIN_ID):
                     return

@@ -25,9 +25,7 @@ ENV_NODE_MODULES = "ZG_DEVNET_NODE_MODULES"
 _FACTORIES = {
     "LedgerManager": "lib.commonjs/ledger/contract/typechain/factories/LedgerManager__factory.js",
     "InferenceServing": "lib.commonjs/inference/contract/typechain/factories/InferenceServing__factory.js",
-    "FineTuningServing": (
-        "lib.commonjs/fine-tuning/contract/typechain/factories/FineTuningServing__factory.js"
-    ),
+    "FineTuningServing": ("lib.commonjs/fine-tuning/contract/typechain/factories/FineTuningServing__factory.js"),
 }
 _OZ_ARTIFACTS = {
     "UpgradeableBeacon": "build/contracts/UpgradeableBeacon.json",

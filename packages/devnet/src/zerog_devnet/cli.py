@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        net = Devnet.start(
-            _providers(args), port=args.port, users=args.users, settle_interval=args.settle_interval
-        )
+        net = Devnet.start(_providers(args), port=args.port, users=args.users, settle_interval=args.settle_interval)
     except DevnetError as exc:
         print(f"zerog-devnet: {exc}", file=sys.stderr)
         return 2

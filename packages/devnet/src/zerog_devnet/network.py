@@ -65,12 +65,8 @@ DEFAULT_PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec("chat-b", input_price=50_000_000_000, output_price=100_000_000_000),
     ProviderSpec("chat-c", input_price=150_000_000_000, output_price=300_000_000_000),
     ProviderSpec("image", "text-to-image", "zerog-devnet/scripted-image", input_price=0, output_price=10**15),
-    ProviderSpec(
-        "speech", "speech-to-text", "zerog-devnet/scripted-whisper", input_price=10**13, output_price=0
-    ),
-    ProviderSpec(
-        "embed", "embedding", "zerog-devnet/scripted-embed", input_price=20_000_000_000, output_price=0
-    ),
+    ProviderSpec("speech", "speech-to-text", "zerog-devnet/scripted-whisper", input_price=10**13, output_price=0),
+    ProviderSpec("embed", "embedding", "zerog-devnet/scripted-embed", input_price=20_000_000_000, output_price=0),
 )
 
 
@@ -197,9 +193,7 @@ class Devnet:
             chain.additional_info(tee.address),
             tee.address,
         )
-        chain.register_provider(
-            self.w3, self.contracts, wallet.address, registration, acknowledge=spec.acknowledge
-        )
+        chain.register_provider(self.w3, self.contracts, wallet.address, registration, acknowledge=spec.acknowledge)
         config = ProviderConfig(
             name=spec.name,
             address=wallet.address,

@@ -15,8 +15,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import paths, signing
+from .common import Rejected, error
 from .connection import ConnectionControl
-from .proxy import Rejected, authenticate, error, handle_billed
+from .proxy import authenticate, handle_billed
 from .runtime import ProviderRuntime
 
 QUOTE_NOTICE = (
@@ -47,9 +48,7 @@ def build_app(rt: ProviderRuntime) -> Any:
             return rejected.response
         if token.address.lower() != request.path_params["addr"].lower():
             return error(403, "you can only query your own unsettled fee")
-        return JSONResponse(
-            {"userAddress": token.address, "unsettledFee": str(rt.fees.unsettled(token.address))}
-        )
+        return JSONResponse({"userAddress": token.address, "unsettledFee": str(rt.fees.unsettled(token.address))})
 
     async def models(_request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [await _model_entry(rt)]})

@@ -15,9 +15,7 @@ from typing import Any
 Clock = Callable[[], float]
 
 GLOBAL_CAP_STATUS = 503
-GLOBAL_CAP_BODY: dict[str, Any] = {
-    "error": "Server is currently processing too many requests. Please try again later."
-}
+GLOBAL_CAP_BODY: dict[str, Any] = {"error": "Server is currently processing too many requests. Please try again later."}
 
 
 class TokenBucket:
@@ -98,9 +96,7 @@ class LimitDecision:
 class UserLimits:
     """Per-user (lower-cased address) RPM bucket and concurrency counter; ``rpm=0`` disables RPM."""
 
-    def __init__(
-        self, rpm: int = 30, burst: int = 5, max_concurrent: int = 5, clock: Clock = time.monotonic
-    ) -> None:
+    def __init__(self, rpm: int = 30, burst: int = 5, max_concurrent: int = 5, clock: Clock = time.monotonic) -> None:
         self.rpm = rpm
         self.burst = burst if burst > 0 else 10
         self.max_concurrent = max_concurrent if max_concurrent > 0 else 5

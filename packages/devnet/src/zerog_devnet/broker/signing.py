@@ -24,9 +24,7 @@ CHAT_ID_NOT_FOUND_ERROR = "prepare HTTP request: Chat id not found or expired, c
 
 DOMAIN_NAME = "0G Inference Serving"
 DOMAIN_VERSION = "1"
-DOMAIN_TYPEHASH = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
+DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 SETTLEMENT_TYPEHASH = keccak(
     b"TEESettlement(bytes32 requestsHash,uint256 nonce,address provider,address user,uint256 totalFee)"
 )
@@ -68,9 +66,7 @@ def recover_text_signer(text: str, signature: str) -> str:
 class SignatureCache:
     """In-memory ``chat:<id>`` cache of response signatures with a fixed TTL; thread-safe."""
 
-    def __init__(
-        self, ttl: float = SIGNATURE_TTL_SECONDS, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, ttl: float = SIGNATURE_TTL_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl
         self._clock = clock
         self._entries: dict[str, tuple[float, dict[str, str]]] = {}

@@ -20,9 +20,7 @@ BEARER_PREFIX = "Bearer app-sk-"
 EPHEMERAL_TOKEN_ID = 255
 EPHEMERAL_MAX_DURATION_MS = 24 * 60 * 60 * 1000
 
-MISSING_HEADER = (
-    "missing or invalid Authorization header, must be Bearer app-sk-<base64(rawMessage:signature)>"
-)
+MISSING_HEADER = "missing or invalid Authorization header, must be Bearer app-sk-<base64(rawMessage:signature)>"
 BAD_PAYLOAD = "invalid Authorization payload, expect base64(rawMessage:signature)"
 WRONG_PROVIDER = "session token is for different provider"
 EPHEMERAL_NO_EXPIRY = "ephemeral token must have an expiration time"
@@ -101,9 +99,7 @@ def parse_authorization(header: str | None) -> SessionToken:
         values = _decode_token_json(raw_message)
     except GoError as exc:
         raise SessionError(f"invalid session token format in Authorization: {exc}") from None
-    return SessionToken(
-        raw_message=raw_message, signature=signature.decode("utf-8", "surrogateescape"), **values
-    )
+    return SessionToken(raw_message=raw_message, signature=signature.decode("utf-8", "surrogateescape"), **values)
 
 
 def _header_bytes(text: str) -> bytes:
@@ -238,9 +234,7 @@ def _recover(message_hash: bytes, signature: bytes) -> str:
     if recovery_id >= 2 or not (0 < r < _SECP256K1_N and 0 < s < _SECP256K1_N):
         raise SessionError("failed to recover public key from signature: recovery failed")
     try:
-        address: str = Account.recover_message(
-            encode_defunct(primitive=message_hash), vrs=(recovery_id + 27, r, s)
-        )
+        address: str = Account.recover_message(encode_defunct(primitive=message_hash), vrs=(recovery_id + 27, r, s))
     except Exception:  # any backend rejection is libsecp256k1's "recovery failed"
         raise SessionError("failed to recover public key from signature: recovery failed") from None
     return address

@@ -46,9 +46,7 @@ async def _maybe_await(value: Any) -> None:
 class Upstream(Protocol):
     """The model server a provider fronts."""
 
-    async def send(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> UpstreamResponse: ...
+    async def send(self, method: str, path: str, headers: dict[str, str], body: bytes) -> UpstreamResponse: ...
 
     async def aclose(self) -> None: ...
 
@@ -170,9 +168,7 @@ class HttpUpstream:
             return _json(504, {"error": "Gateway Timeout"})
         except httpx.HTTPError:
             return _json(502, {"error": "Bad Gateway"})
-        return UpstreamResponse(
-            response.status_code, dict(response.headers), response.aiter_raw(), response.aclose
-        )
+        return UpstreamResponse(response.status_code, dict(response.headers), response.aiter_raw(), response.aclose)
 
     async def aclose(self) -> None:
         await self._client.aclose()

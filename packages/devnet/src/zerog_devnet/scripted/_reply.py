@@ -77,11 +77,7 @@ def _trailing_tool_messages(request: ChatRequest) -> list[Any]:
 
 
 def tool_results_text(request: ChatRequest) -> str:
-    names = {
-        call.get("id"): call["function"]["name"]
-        for message in request.messages
-        for call in message.tool_calls
-    }
+    names = {call.get("id"): call["function"]["name"] for message in request.messages for call in message.tool_calls}
     lines = []
     for message in _trailing_tool_messages(request):
         name = names.get(message.tool_call_id)

@@ -159,14 +159,8 @@ def _parse_tools(raw: Any) -> tuple[Tool, ...]:
 
 def _parse_tool(raw: Any, where: str) -> Tool:
     function = raw.get("function") if isinstance(raw, dict) else None
-    if (
-        not isinstance(raw, dict)
-        or raw.get("type", "function") != "function"
-        or not isinstance(function, dict)
-    ):
-        raise ScriptedModelError(
-            f"{where} must look like {{'type': 'function', 'function': {{'name': ...}}}}"
-        )
+    if not isinstance(raw, dict) or raw.get("type", "function") != "function" or not isinstance(function, dict):
+        raise ScriptedModelError(f"{where} must look like {{'type': 'function', 'function': {{'name': ...}}}}")
     name = function.get("name")
     if not isinstance(name, str) or not name:
         raise ScriptedModelError(f"{where}.function.name must be a non-empty string")

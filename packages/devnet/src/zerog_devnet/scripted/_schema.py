@@ -38,8 +38,7 @@ _STRING_VALUE = (
 )
 _NOT_PROPER = frozenset({"I", "JSON", "XML", "YAML", "CSV", "API", "URL", "OK"})
 _QUERY_NAMES_TEXT = (
-    "query q question text prompt message content search search_query search_term sentence statement "
-    "input request"
+    "query q question text prompt message content search search_query search_term sentence statement input request"
 )
 _QUERY_NAMES = frozenset(_QUERY_NAMES_TEXT.split())
 _FORMATS = {
@@ -74,9 +73,7 @@ def type_of(schema: dict[str, Any]) -> str:
     return "string"
 
 
-def fill(
-    schema: dict[str, Any], text: str, *, avoid: Iterable[str] = (), focus: tuple[int, int] | None = None
-) -> Any:
+def fill(schema: dict[str, Any], text: str, *, avoid: Iterable[str] = (), focus: tuple[int, int] | None = None) -> Any:
     """A value valid against ``schema``, taken from ``text`` where the rules allow.
 
     ``avoid``: quoted strings never used as values. ``focus``: a ``(start, end)`` slice of ``text``
@@ -298,6 +295,18 @@ class _Filler:
                 del merged["properties"]
         return merged
 
+    def _branches(self, alternatives: list[Any], depth: int = 0) -> list[dict[str, Any]]:
+        """Non-null branches of an ``anyOf`` / ``oneOf``, nested ones flattened."""
+        found: list[dict[str, Any]] = []
+        for alternative in alternatives:
+            branch = self.resolve(alternative)
+            nested = branch.get("anyOf", branch.get("oneOf"))
+            if isinstance(nested, list) and "type" not in branch and depth < MAX_DEPTH:
+                found += self._branches(nested, depth + 1)
+            elif type_of(branch) != "null":
+                found.append(branch)
+        return found
+
     def value(self, schema: Any, name: str, depth: int) -> Any:
         s = self.resolve(schema)
         if "const" in s:
@@ -338,7 +347,7 @@ class _Filler:
         return MISSING
 
     def _alternatives(self, s: dict[str, Any], alternatives: list[Any], name: str, depth: int) -> Any:
-        branches = [b for b in (self.resolve(a) for a in alternatives) if type_of(b) != "null"]
+        branches = self._branches(alternatives)
         if not branches:
             return None
         first = branches[0]
@@ -354,7 +363,7 @@ class _Filler:
         s = self.resolve(schema)
         alternatives = s.get("anyOf", s.get("oneOf"))
         if isinstance(alternatives, list):
-            branches = [b for b in (self.resolve(a) for a in alternatives) if type_of(b) != "null"]
+            branches = self._branches(alternatives)
             s = branches[0] if branches else {}
         if "enum" in s or "const" in s or "type" not in s or str(s.get("format")) in _FORMATS:
             return None

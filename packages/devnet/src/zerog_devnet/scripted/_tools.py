@@ -36,11 +36,8 @@ def _mention(tool: Tool, text: str) -> tuple[int, bool] | None:
 
 def _keywords(tool: Tool) -> set[str]:
     candidates = name_parts(tool.name) + words(tool.description)
-    return {
-        stem(word)
-        for word in candidates
-        if len(word) >= _MIN_KEYWORD and word not in STOPWORDS and word not in _GENERIC
-    }
+    stems = {stem(word) for word in candidates if len(word) >= _MIN_KEYWORD and word not in STOPWORDS}
+    return stems - _GENERIC
 
 
 def _shadowed(phrase: str, name: str, spaced: dict[str, str]) -> bool:
@@ -80,9 +77,7 @@ def select_tools(request: ChatRequest) -> list[tuple[Tool, int | None]]:
     if not request.tools or request.tool_choice == "none":
         return []
     if request.tool_choice == "forced":
-        forced: list[tuple[Tool, int | None]] = [
-            (t, None) for t in request.tools if t.name == request.forced_tool
-        ]
+        forced: list[tuple[Tool, int | None]] = [(t, None) for t in request.tools if t.name == request.forced_tool]
         return forced[:1]
     chosen = match_tools(request.tools, request.last_user_text)
     if not chosen and request.tool_choice == "required":

@@ -346,3 +346,21 @@ def test_global_cap_answers_503_before_auth(funded: Devnet) -> None:
         handle.runtime.global_cap = original
     assert refused.status_code == 503
     assert refused.json() == {"error": "Server is currently processing too many requests. Please try again later."}
+
+
+def test_revocation_is_read_from_the_chain(funded: Devnet) -> None:
+    inference = contract(funded.w3, "InferenceServing", funded.contracts.inference)
+    provider, user = funded.provider("chat-a").info.address, funded.users[0]
+    persistent = auth_for(funded, tokenId=3, expiresAt=0)
+    assert post(funded, "chat-a", "/chat/completions", persistent, json=chat_body(funded)).status_code == 200
+    tx = inference.functions.revokeToken(provider, 3).transact({"from": user.address})
+    funded.w3.eth.wait_for_transaction_receipt(tx)
+    revoked = post(funded, "chat-a", "/chat/completions", persistent, json=chat_body(funded))
+    assert revoked.json() == {"error": "validate session: session token has been revoked"}
+    old = auth_for(funded)
+    tx = inference.functions.revokeAllTokens(provider).transact({"from": user.address})
+    funded.w3.eth.wait_for_transaction_receipt(tx)
+    stale = post(funded, "chat-a", "/chat/completions", old, json=chat_body(funded))
+    assert stale.json() == {"error": "validate session: session token has been revoked (generation expired)"}
+    fresh = post(funded, "chat-a", "/chat/completions", auth_for(funded, generation=1), json=chat_body(funded))
+    assert fresh.status_code == 200

@@ -1,0 +1,187 @@
+"""Resources of the asynchronous client: each method only awaits a shared flow."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from . import ledger, requests, services
+from .client import complete
+from .types import ChatCompletion, ChatCompletionChunk, EmbeddingsResponse, ImagesResponse, Transcription
+from .units import Amount
+
+if TYPE_CHECKING:
+    from .client import AsyncZeroG
+
+
+class _Resource:
+    def __init__(self, client: AsyncZeroG) -> None:
+        self._client = client
+        self._ctx = client._ctx
+
+
+class Ledger(_Resource):
+    """``zg.ledger``: the ledger and the sub-accounts."""
+
+    async def get(self) -> ledger.LedgerInfo:
+        return await self._client._run(ledger.get(self._ctx))
+
+    async def create(self, amount: Amount) -> ledger.LedgerInfo:
+        return await self._client._run(ledger.create(self._ctx, amount))
+
+    async def deposit(self, amount: Amount) -> ledger.LedgerInfo:
+        return await self._client._run(ledger.deposit(self._ctx, amount))
+
+    async def refund(self, amount: Amount) -> ledger.LedgerInfo:
+        return await self._client._run(ledger.refund(self._ctx, amount))
+
+    async def transfer(self, provider: str, amount: Amount) -> ledger.SubAccount:
+        return await self._client._run(ledger.transfer(self._ctx, provider, amount))
+
+    async def retrieve(self, providers: Sequence[str] | None = None) -> list[ledger.SubAccount]:
+        return await self._client._run(ledger.retrieve(self._ctx, providers))
+
+    async def sub_account(self, provider: str) -> ledger.SubAccount | None:
+        return await self._client._run(ledger.sub_account(self._ctx, provider))
+
+    async def sub_accounts(self) -> list[ledger.SubAccount]:
+        return await self._client._run(ledger.sub_accounts(self._ctx))
+
+
+class Services(_Resource):
+    """``zg.services``: discovery."""
+
+    async def list(
+        self,
+        service_type: str | None = None,
+        model: str | None = None,
+        verifiable_only: bool = False,
+        include_unacknowledged: bool = False,
+    ) -> builtins.list[services.Service]:
+        flow = services.list_services(
+            self._ctx,
+            service_type=service_type,
+            model=model,
+            verifiable_only=verifiable_only,
+            include_unacknowledged=include_unacknowledged,
+        )
+        return await self._client._run(flow)
+
+    async def get(self, provider: str) -> services.Service:
+        return await self._client._run(services.get_service(self._ctx, provider, fresh=True))
+
+    async def models(self, provider: str) -> builtins.list[services.ModelInfo]:
+        return await self._client._run(services.list_models(self._ctx, provider))
+
+
+class Completions(_Resource):
+    """``zg.chat.completions``."""
+
+    @overload
+    async def create(
+        self,
+        *,
+        provider: str,
+        messages: Iterable[Mapping[str, Any]],
+        model: str | None = ...,
+        stream: Literal[False] = ...,
+        **params: Any,
+    ) -> ChatCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        provider: str,
+        messages: Iterable[Mapping[str, Any]],
+        model: str | None = ...,
+        stream: Literal[True],
+        **params: Any,
+    ) -> AsyncIterator[ChatCompletionChunk]: ...
+
+    async def create(
+        self,
+        *,
+        provider: str,
+        messages: Iterable[Mapping[str, Any]],
+        model: str | None = None,
+        stream: bool = False,
+        **params: Any,
+    ) -> ChatCompletion | AsyncIterator[ChatCompletionChunk]:
+        """An OpenAI-style chat completion from ``provider`` (``stream=True`` yields chunks)."""
+        payload = requests.chat_payload(messages, stream=stream, params=params)
+        if stream:
+            return self._client._stream(provider, model, payload)
+        done = await self._client._run(complete(self._ctx, provider, "/chat/completions", payload, model=model))
+        result = ChatCompletion.model_validate(done.data)
+        result.zerog = await self._client._finish(done)
+        return result
+
+
+class Chat:
+    """``zg.chat``."""
+
+    def __init__(self, client: AsyncZeroG) -> None:
+        self.completions = Completions(client)
+
+
+class Images(_Resource):
+    """``zg.images``."""
+
+    async def generate(
+        self,
+        *,
+        provider: str,
+        prompt: str,
+        model: str | None = None,
+        n: int = 1,
+        size: str | None = None,
+        response_format: str | None = None,
+        **params: Any,
+    ) -> ImagesResponse:
+        payload = requests.image_payload(prompt, n=n, size=size, response_format=response_format, params=params)
+        done = await self._client._run(complete(self._ctx, provider, "/images/generations", payload, model=model))
+        result = ImagesResponse.model_validate(done.data)
+        result.zerog = await self._client._finish(done, requests.decoded_images(done.data))
+        return result
+
+
+class Transcriptions(_Resource):
+    """``zg.audio.transcriptions``."""
+
+    async def create(
+        self, *, provider: str, file: requests.FileInput, model: str | None = None, **params: Any
+    ) -> Transcription:
+        files = requests.transcription_files(file)
+        done = await self._client._run(
+            complete(self._ctx, provider, "/audio/transcriptions", dict(params), model=model, files=files)
+        )
+        result = Transcription.model_validate(done.data)
+        result.zerog = await self._client._finish(done)
+        return result
+
+
+class Audio:
+    """``zg.audio``."""
+
+    def __init__(self, client: AsyncZeroG) -> None:
+        self.transcriptions = Transcriptions(client)
+
+
+class Embeddings(_Resource):
+    """``zg.embeddings``."""
+
+    async def create(
+        self,
+        *,
+        provider: str,
+        input: str | list[str] | list[int] | list[list[int]],
+        model: str | None = None,
+        **params: Any,
+    ) -> EmbeddingsResponse:
+        payload = requests.embedding_payload(input, params)
+        done = await self._client._run(complete(self._ctx, provider, "/embeddings", payload, model=model))
+        result = EmbeddingsResponse.model_validate(done.data)
+        result.zerog = await self._client._finish(done)
+        return result

@@ -1,0 +1,132 @@
+"""Every error zerog-compute raises. Catch :class:`ZeroGError` to catch them all.
+
+Each message says what happened and what to do next::
+
+    ZeroGError
+    ├── ConfigurationError (also ValueError)     bad input: key, address, amount, network, option
+    │   └── NetworkMismatchError                 the RPC's chain id is not the network's
+    ├── ChainError                               an RPC call or a transaction failed
+    │   └── ContractRevertError                  the contract reverted; .error_name, .args decoded
+    ├── LedgerError                              ledger/sub-account state forbids the operation
+    │   ├── LedgerNotFoundError                  no ledger yet: create one first
+    │   ├── InsufficientBalanceError             not enough funds (wallet, ledger or sub-account)
+    │   └── BudgetExhaustedError                 the funding policy's budget would be exceeded
+    ├── ServiceNotFoundError                     no such provider / no provider serves the model
+    ├── NotAcknowledgedError                     the provider's TEE signer (or your sub-account)
+    │                                            is not acknowledged
+    ├── ProviderError                            the provider answered with an error
+    │   ├── InvalidTokenError                    the provider rejected the session token (400)
+    │   ├── RequestRejectedError                 4xx for the request itself (bad params, context)
+    │   ├── RateLimitedError                     429 (or the 503 global cap); .retry_after
+    │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
+    │       └── StreamInterruptedError           a stream broke after N chunks (.received)
+    └── VerificationError                        a response failed TEE signature verification
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ZeroGError(Exception):
+    """Root of every zerog-compute error."""
+
+
+class ConfigurationError(ZeroGError, ValueError):
+    """Bad input from the caller: fix the argument named in the message."""
+
+
+class NetworkMismatchError(ConfigurationError):
+    """The RPC endpoint serves another chain than the selected network."""
+
+
+class ChainError(ZeroGError):
+    """A chain RPC call or transaction failed."""
+
+
+class ContractRevertError(ChainError):
+    """A contract call reverted. ``error_name`` and ``error_args`` hold the decoded custom error."""
+
+    def __init__(self, message: str, *, error_name: str | None = None, error_args: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.error_name = error_name
+        self.error_args = error_args
+
+
+class LedgerError(ZeroGError):
+    """The ledger or a sub-account is not in a state that allows the operation."""
+
+
+class LedgerNotFoundError(LedgerError):
+    """The wallet has no ledger yet."""
+
+
+class InsufficientBalanceError(LedgerError):
+    """Not enough funds where they are needed."""
+
+
+class BudgetExhaustedError(LedgerError):
+    """Auto-funding stopped: the funding policy's total budget would be exceeded."""
+
+
+class ServiceNotFoundError(ZeroGError):
+    """The provider is not registered, or no provider matches the request."""
+
+
+class NotAcknowledgedError(ZeroGError):
+    """Acknowledgement missing: the provider's TEE signer or the user's sub-account."""
+
+
+class ProviderError(ZeroGError):
+    """The provider answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+        self.provider = provider
+
+
+class InvalidTokenError(ProviderError):
+    """The provider rejected the session token or API key."""
+
+
+class RequestRejectedError(ProviderError):
+    """The provider rejected the request itself (bad parameters, context too long, model not served)."""
+
+
+class RateLimitedError(ProviderError):
+    """Too many requests; wait ``retry_after`` seconds (when known) and retry."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider could not be reached or failed (connection, timeout, 5xx)."""
+
+
+class StreamInterruptedError(ProviderUnavailableError):
+    """A streamed response broke off after ``received`` chunks."""
+
+    def __init__(self, message: str, *, received: int, text: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.received = received
+        self.text = text
+
+
+class VerificationError(ZeroGError):
+    """A response failed verification (wrong signer, or signed content differs from what was exchanged)."""
+
+    def __init__(self, message: str, *, chat_id: str | None = None, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.chat_id = chat_id
+        self.provider = provider

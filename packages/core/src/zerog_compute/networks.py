@@ -1,0 +1,103 @@
+"""The networks zerog-compute can talk to: chain id, RPC URL and contract addresses.
+
+``resolve_network`` applies the fallbacks: the ``network=`` argument, else ``$ZG_NETWORK``, else
+testnet; ``rpc_url=`` else ``$ZG_RPC_URL`` else the network's default. ``"devnet"`` reads the JSON
+description written by ``zerog-devnet up`` (``$ZG_DEVNET_FILE``, default ``~/.zerog/devnet.json``).
+No I/O beyond that file happens here; the chain id is checked against the RPC on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import ConfigurationError
+
+ENV_NETWORK = "ZG_NETWORK"
+ENV_RPC_URL = "ZG_RPC_URL"
+ENV_DEVNET_FILE = "ZG_DEVNET_FILE"
+
+
+class Network(BaseModel):
+    """One 0G chain and the addresses of its compute contracts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    chain_id: int
+    rpc_url: str
+    ledger: str
+    inference: str
+    fine_tuning: str | None = None
+    explorer: str | None = None
+
+    def with_rpc(self, rpc_url: str) -> Network:
+        """The same network reached through another RPC endpoint."""
+        return self.model_copy(update={"rpc_url": rpc_url})
+
+
+TESTNET = Network(
+    name="testnet",
+    chain_id=16602,
+    rpc_url="https://evmrpc-testnet.0g.ai",
+    ledger="0xE70830508dAc0A97e6c087c75f402f9Be669E406",
+    inference="0xa79F4c8311FF93C06b8CfB403690cc987c93F91E",
+    fine_tuning="0xC6C075D8039763C8f1EbE580be5ADdf2fd6941bA",
+    explorer="https://chainscan-galileo.0g.ai",
+)
+MAINNET = Network(
+    name="mainnet",
+    chain_id=16661,
+    rpc_url="https://evmrpc.0g.ai",
+    ledger="0x2dE54c845Cd948B72D2e32e39586fe89607074E3",
+    inference="0x47340d900bdFec2BD393c626E12ea0656F938d84",
+    fine_tuning="0x4e3474095518883744ddf135b7E0A23301c7F9c0",
+    explorer="https://chainscan.0g.ai",
+)
+NETWORKS = {"testnet": TESTNET, "mainnet": MAINNET}
+
+
+def devnet_file() -> Path:
+    """Where ``zerog-devnet up`` writes its description."""
+    return Path(os.environ.get(ENV_DEVNET_FILE) or Path.home() / ".zerog" / "devnet.json")
+
+
+def devnet_network(path: Path | None = None) -> Network:
+    """The running devnet, from its JSON description."""
+    source = path or devnet_file()
+    try:
+        data = json.loads(source.read_text())
+        contracts = data["contracts"]
+        return Network(
+            name="devnet",
+            chain_id=data["chain_id"],
+            rpc_url=data["rpc_url"],
+            ledger=contracts["ledger"],
+            inference=contracts["inference"],
+            fine_tuning=contracts.get("fine_tuning"),
+        )
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"network 'devnet' needs a running devnet: start one with `zerog-devnet up` (no {source})"
+        ) from None
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        raise ConfigurationError(f"{source} is not a devnet description ({exc}); restart `zerog-devnet up`") from None
+
+
+def resolve_network(network: str | Network | None = None, rpc_url: str | None = None) -> Network:
+    """Pick the network from the argument, ``$ZG_NETWORK`` or the testnet default."""
+    chosen = network if network is not None else os.environ.get(ENV_NETWORK) or "testnet"
+    if isinstance(chosen, Network):
+        resolved = chosen
+    elif chosen == "devnet":
+        resolved = devnet_network()
+    elif chosen in NETWORKS:
+        resolved = NETWORKS[chosen]
+    else:
+        known = ", ".join([*NETWORKS, "devnet"])
+        raise ConfigurationError(f"unknown network {chosen!r}: use one of {known}, or pass a Network(...)")
+    override = rpc_url or os.environ.get(ENV_RPC_URL)
+    return resolved.with_rpc(override) if override else resolved

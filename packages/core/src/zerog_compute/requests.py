@@ -1,0 +1,106 @@
+"""Request payloads and typed results for the OpenAI-compatible routes (pure, shared by both clients)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import ConfigurationError
+
+FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str, bytes]
+RESERVED = ("model", "messages", "stream", "prompt", "input", "file")
+
+
+def chat_payload(messages: Iterable[Mapping[str, Any]], *, stream: bool, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The chat request body; streams always ask for the final usage chunk."""
+    as_list = [dict(m) for m in messages]
+    if not as_list:
+        raise ConfigurationError("messages must contain at least one message")
+    for message in as_list:
+        if "role" not in message:
+            raise ConfigurationError(f"every message needs a 'role', got {message!r}")
+    _check_params(params)
+    payload: dict[str, Any] = {"messages": as_list, **params}
+    if stream:
+        options = dict(payload.get("stream_options") or {})
+        options.setdefault("include_usage", True)
+        payload.update(stream=True, stream_options=options)
+    return payload
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    clash = [name for name in RESERVED if name in params]
+    if clash:
+        raise ConfigurationError(f"pass {clash[0]!r} as its own argument, not in extra parameters")
+
+
+def image_payload(
+    prompt: str, *, n: int, size: str | None, response_format: str | None, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The image generation body."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ConfigurationError("prompt must be a non-empty string")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+        raise ConfigurationError(f"n must be an integer from 1 to 10, got {n!r}")
+    _check_params(params)
+    payload: dict[str, Any] = {"prompt": prompt, "n": n, **params}
+    if size is not None:
+        payload["size"] = size
+    if response_format is not None:
+        payload["response_format"] = response_format
+    return payload
+
+
+def embedding_payload(
+    input: str | list[str] | list[int] | list[list[int]], params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The embeddings body."""
+    if isinstance(input, str) and not input:
+        raise ConfigurationError("input must not be empty")
+    if isinstance(input, list) and not input:
+        raise ConfigurationError("input must contain at least one item")
+    _check_params(params)
+    return {"input": input, **params}
+
+
+def read_file(file: FileInput) -> tuple[str, bytes]:
+    """``(filename, bytes)`` from a path, bytes, a binary file object or a ``(name, bytes)`` tuple."""
+    if isinstance(file, tuple):
+        return str(file[0]), bytes(file[1])
+    if isinstance(file, bytes):
+        return "audio.wav", file
+    if isinstance(file, (str, os.PathLike)):
+        path = Path(file)
+        if not path.is_file():
+            raise ConfigurationError(f"audio file {str(path)!r} does not exist")
+        return path.name, path.read_bytes()
+    data = file.read()
+    if not isinstance(data, bytes):
+        raise ConfigurationError("open audio files in binary mode ('rb')")
+    return Path(getattr(file, "name", "audio.wav")).name, data
+
+
+def transcription_files(file: FileInput) -> dict[str, tuple[str, bytes, str]]:
+    """The multipart ``file`` part."""
+    name, data = read_file(file)
+    if not data:
+        raise ConfigurationError("the audio file is empty")
+    return {"file": (name, data, "application/octet-stream")}
+
+
+def decoded_images(data: Mapping[str, Any]) -> list[bytes] | None:
+    """Decoded ``b64_json`` images of an images response (None when it returned URLs)."""
+    images = []
+    for item in data.get("data") or []:
+        encoded = item.get("b64_json") if isinstance(item, dict) else None
+        if not isinstance(encoded, str):
+            return None
+        try:
+            images.append(base64.b64decode(encoded))
+        except (binascii.Error, ValueError):
+            return None
+    return images

@@ -1,0 +1,163 @@
+"""Service discovery: providers registered on the InferenceServing contract, and their catalogs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from eth_utils.address import is_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import contracts
+from ._context import Context
+from ._io import Flow, Http
+from .errors import ConfigurationError, ContractRevertError, ProviderError, ServiceNotFoundError
+
+PAGE = 50
+VERIFIABLE = frozenset({"OpML", "TeeML", "ZKML"})
+
+
+class Service(BaseModel):
+    """A provider's on-chain service record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    service_type: str
+    url: str
+    input_price: int
+    output_price: int
+    updated_at: int
+    model: str
+    verifiability: str
+    additional_info: str
+    tee_signer_address: str
+    tee_signer_acknowledged: bool
+
+    @classmethod
+    def from_chain(cls, raw: dict[str, Any]) -> Service:
+        return cls(
+            provider=to_checksum_address(raw["provider"]),
+            service_type=raw["serviceType"],
+            url=raw["url"],
+            input_price=raw["inputPrice"],
+            output_price=raw["outputPrice"],
+            updated_at=raw["updatedAt"],
+            model=raw["model"],
+            verifiability=raw["verifiability"],
+            additional_info=raw["additionalInfo"],
+            tee_signer_address=to_checksum_address(raw["teeSignerAddress"]),
+            tee_signer_acknowledged=raw["teeSignerAcknowledged"],
+        )
+
+    @property
+    def endpoint(self) -> str:
+        """Base URL of the OpenAI-compatible routes (``url + /v1/proxy``)."""
+        return self.url.rstrip("/") + "/v1/proxy"
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """``additionalInfo`` parsed as JSON (empty when missing or invalid)."""
+        try:
+            parsed = json.loads(self.additional_info) if self.additional_info else {}
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+    @property
+    def verifiable(self) -> bool:
+        """TEE-verifiable: a verifiable type and an owner-acknowledged TEE signer."""
+        return self.verifiability in VERIFIABLE and self.tee_signer_acknowledged
+
+
+class ModelInfo(BaseModel):
+    """One entry of a provider's ``GET /v1/models`` catalog."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: str | None = None
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+    pricing: dict[str, Any] = Field(default_factory=dict)
+    verifiability: str | None = None
+    tee_attested: bool | None = None
+
+
+def checksum(address: str, *, name: str = "provider") -> str:
+    """Validate an address argument and return its checksummed form."""
+    if not isinstance(address, str) or not is_address(address):
+        raise ConfigurationError(f"{name} must be a 0x-prefixed 20-byte address, got {address!r}")
+    return to_checksum_address(address)
+
+
+def get_service(ctx: Context, provider: str, *, fresh: bool = False) -> Flow[Service]:
+    """The service of ``provider`` (cached for 10 minutes unless ``fresh``)."""
+    address = checksum(provider)
+    cached = None if fresh else ctx.services.get(address.lower())
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    try:
+        raw = yield from contracts.call(ctx.inference, "getService", address)
+    except ContractRevertError as exc:
+        if exc.error_name == "ServiceNotExist":
+            raise ServiceNotFoundError(
+                f"provider {address} has no service on {ctx.network.name}; list providers with zg.services.list()"
+            ) from None
+        raise
+    service = Service.from_chain(raw)
+    ctx.services.put(address.lower(), service)
+    return service
+
+
+def list_services(
+    ctx: Context,
+    *,
+    service_type: str | None = None,
+    model: str | None = None,
+    verifiable_only: bool = False,
+    include_unacknowledged: bool = False,
+) -> Flow[list[Service]]:
+    """Every registered service (all pages), filtered."""
+    found: list[Service] = []
+    offset = 0
+    while True:
+        page, total = yield from contracts.call(ctx.inference, "getAllServices", offset, PAGE)
+        found.extend(Service.from_chain(raw) for raw in page)
+        offset += PAGE
+        if offset >= total or not page:
+            break
+    for service in found:
+        ctx.services.put(service.provider.lower(), service)
+    return list(_filter(found, service_type, model, verifiable_only, include_unacknowledged))
+
+
+def _filter(
+    services: Iterable[Service], service_type: str | None, model: str | None, verifiable_only: bool, include_unack: bool
+) -> Iterable[Service]:
+    for service in services:
+        if service_type is not None and service.service_type != service_type:
+            continue
+        if model is not None and service.model != model:
+            continue
+        if verifiable_only and not service.verifiable:
+            continue
+        if not include_unack and not service.tee_signer_acknowledged:
+            continue
+        yield service
+
+
+def list_models(ctx: Context, provider: str) -> Flow[list[ModelInfo]]:
+    """The provider's live catalog from ``GET {url}/v1/models``."""
+    service = yield from get_service(ctx, provider)
+    response = yield Http("GET", service.url.rstrip("/") + "/v1/models", timeout=10.0)
+    try:
+        data = json.loads(response.content)["data"]
+        return [ModelInfo.model_validate(item) for item in data]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProviderError(
+            f"provider {service.provider} returned an unexpected /v1/models response ({exc.__class__.__name__})",
+            status_code=response.status,
+            provider=service.provider,
+        ) from None

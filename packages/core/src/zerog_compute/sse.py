@@ -1,0 +1,616 @@
+"""Server-sent events: an incremental decoder, a chat-stream accumulator, chat ids and error mapping.
+
+Pure code, no I/O: the HTTP client feeds bytes in and raises what comes out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import (
+    InsufficientBalanceError,
+    InvalidTokenError,
+    NotAcknowledgedError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    RequestRejectedError,
+    ZeroGError,
+)
+from .types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatMessage,
+    Choice,
+    ChunkChoice,
+    FunctionCall,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = [
+    "MAX_LINE_BYTES",
+    "ChatStreamAccumulator",
+    "SSEDecoder",
+    "SSEEvent",
+    "chat_id",
+    "error_from_response",
+]
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Default limit for one SSE line and for the data of one event."""
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
+
+
+# --------------------------------------------------------------------------- decoder
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One dispatched event: ``data`` is the data lines joined by ``"\\n"``."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Incremental SSE decoder (WHATWG rules), fed with arbitrary byte chunks.
+
+    Lines end with CRLF, LF or CR; chunks may split anywhere, even inside ``\\r\\n`` or a UTF-8
+    character (lines are decoded whole, invalid UTF-8 becomes U+FFFD). Comments are dropped, ``id``
+    persists across events as the spec says, ``retry`` is kept in :attr:`retry`. Unlike the spec,
+    :meth:`flush` also dispatches a last event that lacks its blank line. A line or an event longer
+    than ``max_line_bytes`` raises :class:`ProviderUnavailableError`.
+    """
+
+    def __init__(self, *, max_line_bytes: int = MAX_LINE_BYTES, provider: str | None = None) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.provider = provider
+        self.retry: int | None = None
+        """The last ``retry:`` value (milliseconds)."""
+        self._buf = bytearray()
+        self._scanned = 0
+        self._skip_lf = False
+        self._first_line = True
+        self._data: list[str] = []
+        self._data_size = 0
+        self._event: str | None = None
+        self._last_id: str | None = None
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Decode a chunk; return the events it completes."""
+        if not data:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        self._buf += data
+        events: list[SSEEvent] = []
+        start = 0
+        while (match := _EOL.search(self._buf, max(start, self._scanned))) is not None:
+            self._line(bytes(self._buf[start : match.start()]), events)
+            start = match.end()
+            if match.group() == b"\r" and start == len(self._buf):
+                self._skip_lf = True
+        del self._buf[:start]
+        self._scanned = len(self._buf)
+        if len(self._buf) > self.max_line_bytes:
+            self._too_long("line")
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream: finish a partial line and dispatch a pending event."""
+        events: list[SSEEvent] = []
+        if self._buf:
+            self._line(bytes(self._buf), events)
+            self._buf.clear()
+            self._scanned = 0
+        self._dispatch(events)
+        self._skip_lf = False
+        return events
+
+    def _too_long(self, what: str) -> None:
+        source = f"provider {self.provider}" if self.provider else "the provider"
+        raise ProviderUnavailableError(
+            f"stream {what} too long: {source} sent more than {self.max_line_bytes} bytes without a line break; "
+            "the stream is corrupt, retry the request",
+            provider=self.provider,
+        )
+
+    def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
+        if self._first_line:
+            self._first_line = False
+            raw = raw.removeprefix(_BOM)
+        if not raw:
+            self._dispatch(events)
+            return
+        line = raw.decode("utf-8", errors="replace")
+        if line.startswith(":"):
+            return
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        self._field(name, value)
+
+    def _field(self, name: str, value: str) -> None:
+        if name == "data":
+            self._data.append(value)
+            self._data_size += len(value) + 1
+            if self._data_size > self.max_line_bytes:
+                self._too_long("event")
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self.retry = int(value)
+
+    def _dispatch(self, events: list[SSEEvent]) -> None:
+        if self._data:
+            events.append(SSEEvent(data="\n".join(self._data), event=self._event or None, id=self._last_id))
+        self._data = []
+        self._data_size = 0
+        self._event = None
+
+
+# --------------------------------------------------------------------------- chat stream accumulator
+
+
+@dataclass
+class _ToolParts:
+    id: str = ""
+    type: str = "function"
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+    def add(self, delta: ToolCallDelta) -> None:
+        if delta.id and not self.id:
+            self.id = delta.id
+        if delta.type:
+            self.type = delta.type
+        function = delta.function
+        if function is None:
+            return
+        if function.name and function.name != self.name:
+            self.name += function.name
+        if function.arguments:
+            self.arguments.append(function.arguments)
+
+    def build(self) -> ToolCall:
+        return ToolCall(
+            id=self.id, type=self.type, function=FunctionCall(name=self.name, arguments="".join(self.arguments))
+        )
+
+
+@dataclass
+class _ChoiceParts:
+    role: str = "assistant"
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    tools: list[tuple[int, _ToolParts]] = field(default_factory=list)
+    finish_reason: str | None = None
+
+    def add(self, choice: ChunkChoice) -> bool:
+        """Apply one choice delta; True if it carried content (text, reasoning, refusal or a tool call)."""
+        delta = choice.delta
+        if delta.role:
+            self.role = delta.role
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        pieces = [
+            (self.content, delta.content),
+            (self.reasoning, delta.reasoning_content),
+            (self.refusal, delta.refusal),
+        ]
+        carried = False
+        for parts, text in pieces:
+            if text:
+                parts.append(text)
+                carried = True
+        for call in delta.tool_calls or []:
+            self._tool(call).add(call)
+            carried = True
+        return carried
+
+    def _tool(self, delta: ToolCallDelta) -> _ToolParts:
+        if delta.index is None:  # some providers omit the index: a new id starts a new call
+            if self.tools and not (delta.id and delta.id != self.tools[-1][1].id):
+                return self.tools[-1][1]
+            index = len(self.tools)
+        else:
+            index = delta.index
+        for known, parts in self.tools:
+            if known == index:
+                return parts
+        self.tools.append((index, _ToolParts()))
+        return self.tools[-1][1]
+
+    def message(self) -> ChatMessage:
+        calls = [parts.build() for _, parts in sorted(self.tools, key=lambda item: item[0])]
+        text = "".join(self.content)
+        return ChatMessage(
+            role=self.role,
+            content=None if calls and not text else text,
+            tool_calls=calls or None,
+            refusal="".join(self.refusal) or None,
+            reasoning_content="".join(self.reasoning) or None,
+        )
+
+
+def _is_keep_alive(chunk: ChatCompletionChunk) -> bool:
+    """No usage, no finish reason and only empty delta fields (``{"content": ""}`` included)."""
+    if chunk.usage is not None:
+        return False
+    return all(choice.finish_reason is None and not any(choice.delta.model_dump().values()) for choice in chunk.choices)
+
+
+def _all_zero(usage: Usage) -> bool:
+    return not (usage.prompt_tokens or usage.completion_tokens or usage.total_tokens)
+
+
+class ChatStreamAccumulator:
+    """Assembles an OpenAI chat stream, event by event, into the equivalent ``ChatCompletion``.
+
+    Malformed events (invalid JSON, not a chunk) are skipped and described in :attr:`errors`, since a
+    broker may forward upstream garbage; an ``{"error": ...}`` event sets :attr:`provider_error`. The
+    caller decides whether either is fatal. ``usage`` is the last non-null usage, except that an
+    all-zero usage does not replace a non-zero one (the broker bills the same way).
+    """
+
+    def __init__(self) -> None:
+        self.chunks_received = 0
+        """Chunks that carried content: text, reasoning, refusal or tool-call fragments."""
+        self.done = False
+        """``data: [DONE]`` was seen."""
+        self.chat_id_from_body: str | None = None
+        """The ``id`` (or ``chatID``) of the first chunk that has one."""
+        self.usage: Usage | None = None
+        self.errors: list[str] = []
+        self.provider_error: str | None = None
+        self.model = ""
+        self.created = 0
+        self.system_fingerprint: str | None = None
+        self._choices: dict[int, _ChoiceParts] = {}
+
+    @property
+    def malformed(self) -> int:
+        """How many events were skipped as malformed."""
+        return len(self.errors)
+
+    @property
+    def content(self) -> str:
+        """The text of choice 0 so far."""
+        parts = self._choices.get(0)
+        return "".join(parts.content) if parts else ""
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls of choice 0 so far (arguments may still be incomplete)."""
+        return self._message().tool_calls or []
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The finish reason of choice 0, once sent."""
+        parts = self._choices.get(0)
+        return parts.finish_reason if parts else None
+
+    def add(self, event: SSEEvent) -> ChatCompletionChunk | None:
+        """Apply one event; return its chunk, or None for ``[DONE]``, keep-alives and skipped events."""
+        data = event.data.strip()
+        if data == "[DONE]":
+            self.done = True
+            return None
+        if not data:
+            return None
+        payload = self._decode(data)
+        if payload is None:
+            return None
+        chunk = self._chunk(payload, data)
+        if chunk is None:
+            return None
+        self._apply(chunk, payload)
+        return None if _is_keep_alive(chunk) else chunk
+
+    def _decode(self, data: str) -> dict[str, Any] | None:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            self.errors.append(f"malformed JSON in stream event: {data[:200]!r}")
+            return None
+        if not isinstance(payload, dict):
+            self.errors.append(f"stream event is not a JSON object: {data[:200]!r}")
+            return None
+        error = payload.get("error")
+        if error is not None and "choices" not in payload:
+            message = error.get("message") if isinstance(error, dict) else error
+            self.provider_error = str(message or error)
+            return None
+        return payload
+
+    def _chunk(self, payload: dict[str, Any], data: str) -> ChatCompletionChunk | None:
+        try:
+            return ChatCompletionChunk.model_validate(payload)
+        except ValidationError as exc:
+            self.errors.append(
+                f"stream event is not a chat.completion.chunk ({exc.error_count()} errors): {data[:200]!r}"
+            )
+            return None
+
+    def _apply(self, chunk: ChatCompletionChunk, payload: dict[str, Any]) -> None:
+        if self.chat_id_from_body is None:
+            body_id = payload.get("id") or payload.get("chatID")
+            self.chat_id_from_body = str(body_id) if body_id else None
+        self.model = self.model or chunk.model
+        self.created = self.created or chunk.created
+        self.system_fingerprint = self.system_fingerprint or chunk.system_fingerprint
+        if chunk.usage is not None and not (self.usage is not None and _all_zero(chunk.usage)):
+            self.usage = chunk.usage
+        carried = False
+        for choice in chunk.choices:
+            carried = self._choices.setdefault(choice.index, _ChoiceParts()).add(choice) or carried
+        self.chunks_received += carried
+
+    def _message(self) -> ChatMessage:
+        parts = self._choices.get(0)
+        return parts.message() if parts else ChatMessage()
+
+    def completion(self) -> ChatCompletion:
+        """The non-streaming equivalent of everything received so far."""
+        choices = [
+            Choice(index=index, message=parts.message(), finish_reason=parts.finish_reason)
+            for index, parts in sorted(self._choices.items())
+        ]
+        return ChatCompletion(
+            id=self.chat_id_from_body or "",
+            created=self.created,
+            model=self.model,
+            choices=choices,
+            usage=self.usage,
+            system_fingerprint=self.system_fingerprint,
+        )
+
+
+# --------------------------------------------------------------------------- chat id
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+def chat_id(headers: Mapping[str, str], body_id: str | None, service_type: str) -> str | None:
+    """The id to fetch a response's signature with (client-protocol §9.3).
+
+    The ``ZG-Res-Key`` header (any case) wins; chatbots fall back to the body ``id`` (providers whose
+    model runs in a separate TEE send no header); other service types use the header only.
+    """
+    key = _header(headers, "ZG-Res-Key")
+    if key:
+        return key
+    if service_type == "chatbot" and body_id:
+        return body_id
+    return None
+
+
+# --------------------------------------------------------------------------- error mapping
+
+_SECRET = re.compile(r"(app-sk-)[A-Za-z0-9+/=]{8,}|(Bearer\s+)(?!app-sk-)[A-Za-z0-9+/=._~-]{8,}", re.IGNORECASE)
+_GLOBAL_CAP = "processing too many requests"
+_MAX_BODY_CHARS = 16_384
+
+
+def _redact(text: str) -> str:
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "<redacted>", text)
+
+
+def _message_of(body: bytes) -> str:
+    """The provider's error message: ``{"error": "..."}``, ``{"error": {"message": ...}}`` or the text."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(payload, dict):
+        return text
+    error = payload.get("error", payload.get("message", payload.get("detail")))
+    if isinstance(error, dict):
+        error = error.get("message") or error
+    if error is None:
+        return text
+    return error if isinstance(error, str) else json.dumps(error)
+
+
+def _go_duration(text: str) -> float | None:
+    """Seconds of a Go duration such as ``59m0s`` or ``1h2m3.5s``."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", text)
+    if not parts or not text:
+        return None
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _retry_after(headers: Mapping[str, str], message: str) -> float | None:
+    """``Retry-After`` (seconds or HTTP date), else a wait the message names; None if unknown."""
+    value = _header(headers, "Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    wait = re.search(r"wait (\d+(?:\.\d+)?) seconds?", message)
+    if wait:
+        return float(wait.group(1))
+    again = re.search(r"try again in (\S+?)\.?$", message)
+    return _go_duration(again.group(1)) if again else None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    status: int
+    message: str
+    body: str
+    provider: str
+    headers: Mapping[str, str]
+
+    @property
+    def who(self) -> str:
+        return f"provider {self.provider}"
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"status_code": self.status, "body": self.body, "provider": self.provider}
+
+
+_TOKEN_ADVICE: tuple[tuple[str, str], ...] = (
+    ("revoked", "the token was revoked on chain (its generation or id); create a new token"),
+    (
+        "future generation",
+        "the token is newer than the provider's cached account state; wait a few minutes "
+        "(the provider refreshes it within ~10 minutes) or use an ephemeral token",
+    ),
+    ("different provider", "the token was issued for another provider; tokens are per provider"),
+    ("24 hours", "ephemeral tokens must expire within 24 hours of their timestamp"),
+    ("expiration time", "ephemeral tokens must have an expiration time"),
+    (
+        "expired",
+        "the token expired; retry: ephemeral tokens are renewed automatically, "
+        "an expired persistent API key must be replaced by a new one",
+    ),
+    ("authorization", "the Authorization header is malformed; it must be `Bearer app-sk-<base64>`"),
+    ("signature", "the token's signature does not match its address; sign it with the wallet it names"),
+)
+
+
+def _invalid_token(f: _Failure) -> ZeroGError:
+    reason = f.message.lower()
+    advice = next((text for key, text in _TOKEN_ADVICE if key in reason), "create a new session token and retry")
+    return InvalidTokenError(f"{f.who} rejected the session token ({f.message}): {advice}", **f.kwargs())
+
+
+def _insufficient(f: _Failure) -> ZeroGError:
+    return InsufficientBalanceError(
+        f"{f.who} refused the request: your sub-account balance is too low ({f.message}). "
+        f"Transfer funds with zg.ledger.transfer({f.provider!r}, amount) (or enable auto-funding) and retry"
+    )
+
+
+def _no_account(f: _Failure) -> ZeroGError:
+    return InsufficientBalanceError(
+        f"you have no sub-account with {f.who} yet ({f.message}). Create and fund it with "
+        f"zg.ledger.transfer({f.provider!r}, amount), then retry"
+    )
+
+
+def _user_not_acknowledged(f: _Failure) -> ZeroGError:
+    return NotAcknowledgedError(
+        f"your sub-account with {f.who} is not acknowledged ({f.message}). Acknowledge the provider again "
+        "(or transfer funds to it, which acknowledges it); the provider sees the change within ~2 minutes"
+    )
+
+
+def _tee_not_acknowledged(f: _Failure) -> ZeroGError:
+    return NotAcknowledgedError(
+        f"{f.who} does not serve requests yet: its TEE signer is not acknowledged on chain ({f.message}). "
+        "Choose another provider or try again later"
+    )
+
+
+def _rejected(advice: str) -> Callable[[_Failure], ZeroGError]:
+    def build(f: _Failure) -> ZeroGError:
+        return RequestRejectedError(
+            f"{f.who} rejected the request (HTTP {f.status}: {f.message}): {advice}", **f.kwargs()
+        )
+
+    return build
+
+
+def _rate_limited(f: _Failure) -> ZeroGError:
+    wait = _retry_after(f.headers, f.message)
+    when = f"retry in {wait:g} s" if wait is not None else "retry later"
+    return RateLimitedError(
+        f"{f.who} is rate-limiting you (HTTP {f.status}: {f.message}): {when}, or send fewer concurrent requests",
+        retry_after=wait,
+        **f.kwargs(),
+    )
+
+
+def _unavailable(f: _Failure) -> ZeroGError:
+    what = "its model server is unreachable or failed" if f.status >= 500 else "unexpected HTTP status"
+    return ProviderUnavailableError(
+        f"{f.who} failed (HTTP {f.status}: {f.message}): {what}; retry later or choose another provider",
+        **f.kwargs(),
+    )
+
+
+_BY_MESSAGE: tuple[tuple[str, Callable[[_Failure], ZeroGError]], ...] = (
+    ("validate session:", _invalid_token),
+    ("insufficient balance", _insufficient),
+    ("account not exist", _no_account),
+    ("user not acknowledge the provider", _user_not_acknowledged),
+    ("not acknowledge the tee signer", _tee_not_acknowledged),
+    ("model not supported", _rejected("use the model this provider serves (its service model), or omit `model`")),
+    ("chat id not found", _rejected("the chat id is unknown or expired; signatures are kept only for a while")),
+    ("unsupported endpoint", _rejected("this provider does not serve that endpoint; check its service type")),
+    ("maximum context length", _rejected("shorten the prompt or lower max_tokens")),
+)
+
+_BY_STATUS: dict[int, Callable[[_Failure], ZeroGError]] = {
+    401: _invalid_token,
+    410: _rejected("the model has expired on this provider; choose another provider or model"),
+    413: _rejected("the request body exceeds the provider's size limit (32 MB); send smaller inputs"),
+    429: _rate_limited,
+}
+
+
+def _by_status(f: _Failure) -> ZeroGError:
+    builder = _BY_STATUS.get(f.status)
+    if builder is not None:
+        return builder(f)
+    if f.status == 503 and (_GLOBAL_CAP in f.message.lower() or _header(f.headers, "Retry-After")):
+        return _rate_limited(f)
+    if 400 <= f.status < 500:
+        return _rejected("fix the request as the message says")(f)
+    return _unavailable(f)
+
+
+def error_from_response(status: int, body: bytes, headers: Mapping[str, str], provider: str) -> ZeroGError:
+    """The typed error for a provider's non-2xx answer.
+
+    Known broker messages decide first (any status below 500), then the status: 401 → InvalidTokenError;
+    413, 410 and other 4xx → RequestRejectedError; 429, and 503 for the global concurrency cap or with
+    ``Retry-After`` → RateLimitedError; other statuses → ProviderUnavailableError. Balance problems raise
+    ``InsufficientBalanceError`` (also when the sub-account does not exist: funding it creates it) and
+    acknowledgement problems ``NotAcknowledgedError``; all others are ``ProviderError`` subclasses. Token
+    values that a body might echo are redacted; request headers are never used.
+    """
+    text = _redact(body.decode("utf-8", errors="replace"))[:_MAX_BODY_CHARS]
+    message = _redact(_message_of(body))[:500] or "no error message"
+    failure = _Failure(status, message, text, provider, headers)
+    if status < 500 and status != 429:
+        lowered = message.lower()
+        for needle, builder in _BY_MESSAGE:
+            if needle in lowered:
+                return builder(failure)
+    return _by_status(failure)

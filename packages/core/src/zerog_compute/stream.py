@@ -1,0 +1,84 @@
+"""Streaming chat responses, independent of I/O: bytes in, chunks out, a record at the end.
+
+The last chunk (the provider's usage chunk) is held back until the stream ends so it can carry
+the ``zerog`` record with the final fee, chat id and verification handle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from . import sse
+from .errors import StreamInterruptedError
+from .inference import Prepared, fee_for
+from .types import ChatCompletionChunk, ZeroGRecord
+
+
+class StreamState:
+    """Feeds raw response bytes through the SSE decoder and the chunk accumulator."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.decoder = sse.SSEDecoder()
+        self.accumulator = sse.ChatStreamAccumulator()
+        self.raw = bytearray()
+        self.headers: Mapping[str, str] = {}
+        self._held: ChatCompletionChunk | None = None
+
+    def start(self, headers: Mapping[str, str]) -> None:
+        self.headers = headers
+
+    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        """Chunks that are ready to hand to the caller."""
+        self.raw += data
+        return self._collect(self.decoder.feed(data))
+
+    def _collect(self, events: list[sse.SSEEvent]) -> list[ChatCompletionChunk]:
+        ready = []
+        for event in events:
+            chunk = self.accumulator.add(event)
+            if chunk is None:
+                continue
+            if self._held is not None:
+                ready.append(self._held)
+            self._held = chunk
+        return ready
+
+    def interrupted(self, cause: BaseException) -> StreamInterruptedError:
+        """The error for a stream that broke off."""
+        received = self.accumulator.chunks_received
+        return StreamInterruptedError(
+            f"stream from {self.prepared.service.provider} broke after {received} chunks "
+            f"({len(self.accumulator.content)} characters of text): {cause}. Retry the request; "
+            "what was received is on the exception as .text",
+            received=received,
+            text=self.accumulator.content,
+            provider=self.prepared.service.provider,
+        )
+
+    def finish(self) -> tuple[list[ChatCompletionChunk], ZeroGRecord]:
+        """Flush, build the record, and return the remaining chunks (the last carries the record)."""
+        ready = self._collect(self.decoder.flush())
+        if not self.accumulator.done:
+            raise self.interrupted(ConnectionError("the stream ended without [DONE]"))
+        record = self.record()
+        if self._held is not None:
+            self._held.zerog = record
+            ready.append(self._held)
+            self._held = None
+        return ready, record
+
+    def record(self) -> ZeroGRecord:
+        acc, prepared = self.accumulator, self.prepared
+        usage = acc.usage.model_dump() if acc.usage is not None else {}
+        return ZeroGRecord(
+            provider=prepared.service.provider,
+            model=prepared.model,
+            chat_id=sse.chat_id(self.headers, acc.chat_id_from_body, prepared.service.service_type),
+            fee=fee_for(prepared.service, prepared.route, {"usage": usage}, prepared.body),
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            service_type=prepared.service.service_type,
+            latency_ms=(time.perf_counter() - prepared.started) * 1000,
+        )

@@ -6,8 +6,8 @@ import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import ledger, requests, services
-from .client import complete
+from . import apikeys, ledger, requests, services
+from .calls import complete
 from .types import ChatCompletion, ChatCompletionChunk, EmbeddingsResponse, ImagesResponse, Transcription
 from .units import Amount
 
@@ -185,3 +185,18 @@ class Embeddings(_Resource):
         result = EmbeddingsResponse.model_validate(done.data)
         result.zerog = await self._client._finish(done)
         return result
+
+
+class ApiKeys(_Resource):
+    """``zg.api_keys``: persistent keys, revocable on chain."""
+
+    async def create(
+        self, provider: str, *, token_id: int | None = None, expires_in: float | None = None
+    ) -> apikeys.ApiKey:
+        return await self._client._run(apikeys.create(self._ctx, provider, token_id=token_id, expires_in=expires_in))
+
+    async def revoke(self, provider: str, token_id: int) -> None:
+        await self._client._run(apikeys.revoke(self._ctx, provider, token_id))
+
+    async def revoke_all(self, provider: str) -> None:
+        await self._client._run(apikeys.revoke_all(self._ctx, provider))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _abi
 from .auth import SessionCache
@@ -13,6 +13,10 @@ from .contracts import Contract, NonceTracker
 from .networks import Network
 from .signer import Wallet
 from .verification import VerificationPolicy
+
+if TYPE_CHECKING:
+    from .funding import FundingState
+    from .ratelimit import Limiter
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -62,6 +66,9 @@ class Context:
     services: TTLCache[str, Any] = field(default_factory=lambda: TTLCache(SERVICE_TTL_S))
     generations: TTLCache[str, int] = field(default_factory=lambda: TTLCache(23 * 3600.0))
     service_names: dict[str, str] = field(default_factory=dict)
+    limiter: Limiter | None = None
+    max_retries: int = 2
+    funding: FundingState = field(default_factory=lambda: _no_funding())
 
     def __post_init__(self) -> None:
         self.ledger = Contract(self.network.ledger, _abi.LEDGER_ABI)
@@ -70,3 +77,9 @@ class Context:
     @property
     def user(self) -> str:
         return self.wallet.address
+
+
+def _no_funding() -> FundingState:
+    from .funding import FundingState
+
+    return FundingState(None)

@@ -9,59 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
+import itertools
+import logging
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 
-from . import inference, ledger
+from . import calls, funding, inference, ledger, ratelimit
 from ._context import Context
-from ._io import AsyncRunner, Flow, Http, SyncRunner, T
-from .errors import ConfigurationError, ProviderError
+from ._io import AsyncRunner, Flow, SyncRunner, T
+from .errors import ConfigurationError
+from .funding import FundingPolicy, FundingState
 from .ledger import SubAccount
 from .networks import Network, resolve_network
+from .ratelimit import Limiter, RateLimit
 from .signer import Wallet
 from .stream import StreamState
 from .types import ZeroGRecord
 from .units import Amount
 from .verification import AttestationReport, VerificationPolicy, VerificationResult, apply_policy
 
+log = logging.getLogger(__name__)
 POLICIES = ("off", "warn", "enforce")
-
-
-class Completed:
-    """A finished non-streamed request: the prepared request, the response and its record."""
-
-    def __init__(self, prepared: inference.Prepared, content: bytes, data: dict[str, Any], record: ZeroGRecord) -> None:
-        self.prepared = prepared
-        self.content = content
-        self.data = data
-        self.record = record
-
-
-def complete(
-    ctx: Context,
-    provider: str,
-    route: str,
-    payload: dict[str, Any],
-    *,
-    model: str | None = None,
-    files: dict[str, tuple[str, bytes, str]] | None = None,
-) -> Flow[Completed]:
-    """Send one request and account for its response."""
-    prepared = yield from inference.prepare_payload(ctx, provider, route, payload, model=model, files=files)
-    result = yield Http("POST", prepared.url, prepared.headers, prepared.body, ctx.timeout)
-    inference.check_status(ctx, prepared, result.status, result.content, result.headers)
-    try:
-        data = json.loads(result.content)
-    except ValueError:
-        raise ProviderError(
-            f"provider {prepared.service.provider} sent a non-JSON body for {route}", status_code=result.status
-        ) from None
-    if not isinstance(data, dict):
-        raise ProviderError(f"provider {prepared.service.provider} sent an unexpected body for {route}")
-    return Completed(prepared, result.content, data, inference.record_for(prepared, result, data))
 
 
 class _ClientBase:
@@ -74,12 +45,24 @@ class _ClientBase:
         network: str | Network | None = None,
         rpc_url: str | None = None,
         verification: VerificationPolicy = "warn",
+        funding: FundingPolicy | None = None,
+        rate_limit: RateLimit | None = RateLimit(),
         timeout: float = 60.0,
     ) -> None:
         if verification not in POLICIES:
             raise ConfigurationError(f"verification must be one of {POLICIES}, got {verification!r}")
+        if funding is not None and not isinstance(funding, FundingPolicy):
+            raise ConfigurationError("funding must be a FundingPolicy (or None to never move funds automatically)")
         wallet = Wallet(private_key) if private_key is not None else Wallet.from_env()
         self._ctx = Context(resolve_network(network, rpc_url), wallet, verification, timeout)
+        self._ctx.funding = FundingState(funding)
+        self._ctx.limiter = Limiter(rate_limit) if rate_limit is not None else None
+        self._ctx.max_retries = rate_limit.max_retries if rate_limit is not None else 0
+
+    @property
+    def funding(self) -> FundingState:
+        """Auto-funding state: the policy, what it has spent and every transfer it made."""
+        return self._ctx.funding
 
     @property
     def address(self) -> str:
@@ -102,7 +85,7 @@ class _ClientBase:
         return f"{type(self).__name__}(address={self.address!r}, network={self.network.name!r})"
 
     @staticmethod
-    def _verify_flow(completed: Completed, images: list[bytes] | None) -> Flow[VerificationResult]:
+    def _verify_flow(completed: calls.Completed, images: list[bytes] | None) -> Flow[VerificationResult]:
         return inference.verify(
             completed.prepared.service,
             completed.record.chat_id,
@@ -121,7 +104,10 @@ class ZeroG(_ClientBase):
         self._rpc_http = httpx.Client(timeout=30.0)
         self._runner = SyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        from ._resources import Audio, Chat, Embeddings, Images, Ledger, Services
+        self._stop = threading.Event()
+        self._funder: threading.Thread | None = None
+        self._start_background()
+        from ._resources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Services
 
         self.ledger = Ledger(self)
         self.services = Services(self)
@@ -129,6 +115,7 @@ class ZeroG(_ClientBase):
         self.images = Images(self)
         self.audio = Audio(self)
         self.embeddings = Embeddings(self)
+        self.api_keys = ApiKeys(self)
 
     def _runner_base(self) -> SyncRunner:
         return self._runner
@@ -136,7 +123,13 @@ class ZeroG(_ClientBase):
     def _run(self, flow: Flow[T]) -> T:
         return self._runner.run(flow)
 
-    def _finish(self, completed: Completed, images: list[bytes] | None = None) -> ZeroGRecord:
+    def _start_background(self) -> None:
+        policy = self._ctx.funding.policy
+        if policy is not None and policy.mode == "background":
+            self._funder = threading.Thread(target=self._background_funding, name="zerog-funding", daemon=True)
+            self._funder.start()
+
+    def _finish(self, completed: calls.Completed, images: list[bytes] | None = None) -> ZeroGRecord:
         """Attach verification according to the policy and return the record."""
         record, policy = completed.record, self._ctx.verification
         if policy == "off":
@@ -168,27 +161,47 @@ class ZeroG(_ClientBase):
         return self._pool
 
     def _stream(self, provider: str, model: str | None, payload: dict[str, Any]) -> Iterator[Any]:
-        flow = inference.prepare_payload(self._ctx, provider, "/chat/completions", payload, model=model)
-        prepared = self._run(flow)
-        state = StreamState(prepared)
-        try:
-            with self._http.stream("POST", prepared.url, headers=prepared.headers, content=prepared.body) as response:
-                if response.status_code != 200:
-                    response.read()
-                    inference.check_status(
-                        self._ctx, prepared, response.status_code, response.content, response.headers
+        ctx = self._ctx
+        prepared = self._run(calls.prepare(ctx, provider, "/chat/completions", payload, model=model))
+        state, address = StreamState(prepared), prepared.service.provider
+        for attempt in itertools.count():
+            self._run(ratelimit.acquire(ctx.limiter, address))
+            try:
+                with self._http.stream(
+                    "POST", prepared.url, headers=prepared.headers, content=prepared.body
+                ) as response:
+                    if response.status_code == 200:
+                        state.start(response.headers)
+                        for data in response.iter_raw():
+                            yield from state.feed(data)
+                        break
+                    error = inference.status_error(
+                        ctx, prepared, response.status_code, response.read(), response.headers
                     )
-                state.start(response.headers)
-                for data in response.iter_raw():
-                    yield from state.feed(data)
-        except httpx.HTTPError as exc:
-            raise state.interrupted(exc) from exc
+            except httpx.HTTPError as exc:
+                raise state.interrupted(exc) from exc
+            finally:
+                if ctx.limiter is not None:
+                    ctx.limiter.release(address)
+            self._run(calls.after_failure(ctx, prepared, error, attempt))
         last, record = state.finish()
-        self._finish(Completed(prepared, bytes(state.raw), {}, record))
+        ctx.funding.record_fee(address, record.fee)
+        self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
         yield from last
 
+    def _background_funding(self) -> None:
+        policy = self._ctx.funding.policy
+        while policy is not None and not self._stop.wait(policy.interval):
+            try:
+                self._run(funding.background_round(self._ctx, self._ctx.funding))
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("background funding round failed")
+
     def close(self) -> None:
-        """Close HTTP clients and stop background verification threads."""
+        """Close HTTP clients and stop background verification and funding threads."""
+        self._stop.set()
+        if self._funder is not None:
+            self._funder.join(timeout=5)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         self._http.close()
@@ -210,7 +223,8 @@ class AsyncZeroG(_ClientBase):
         self._rpc_http = httpx.AsyncClient(timeout=30.0)
         self._runner = AsyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
         self._tasks: set[asyncio.Task[Any]] = set()
-        from ._aresources import Audio, Chat, Embeddings, Images, Ledger, Services
+        self._funder: asyncio.Task[None] | None = None
+        from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Services
 
         self.ledger = Ledger(self)
         self.services = Services(self)
@@ -218,14 +232,18 @@ class AsyncZeroG(_ClientBase):
         self.images = Images(self)
         self.audio = Audio(self)
         self.embeddings = Embeddings(self)
+        self.api_keys = ApiKeys(self)
 
     def _runner_base(self) -> AsyncRunner:
         return self._runner
 
     async def _run(self, flow: Flow[T]) -> T:
+        policy = self._ctx.funding.policy
+        if policy is not None and policy.mode == "background" and self._funder is None:
+            self._funder = asyncio.get_running_loop().create_task(self._background_funding())
         return await self._runner.run(flow)
 
-    async def _finish(self, completed: Completed, images: list[bytes] | None = None) -> ZeroGRecord:
+    async def _finish(self, completed: calls.Completed, images: list[bytes] | None = None) -> ZeroGRecord:
         """Attach verification according to the policy and return the record."""
         record, policy = completed.record, self._ctx.verification
         if policy == "off":
@@ -253,35 +271,53 @@ class AsyncZeroG(_ClientBase):
         """Fetch ``/v1/quote`` and check that it names the TEE signer registered on chain."""
         return await self._run(inference.attestation(self._ctx, provider))
 
-    async def _verify_warn(self, completed: Completed, images: list[bytes] | None) -> VerificationResult:
+    async def _verify_warn(self, completed: calls.Completed, images: list[bytes] | None) -> VerificationResult:
         return inference.warn(await self._run(self._verify_flow(completed, images)))
 
     async def _stream(self, provider: str, model: str | None, payload: dict[str, Any]) -> AsyncIterator[Any]:
-        flow = inference.prepare_payload(self._ctx, provider, "/chat/completions", payload, model=model)
-        prepared = await self._run(flow)
-        state = StreamState(prepared)
-        try:
-            async with self._http.stream(
-                "POST", prepared.url, headers=prepared.headers, content=prepared.body
-            ) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    inference.check_status(
-                        self._ctx, prepared, response.status_code, response.content, response.headers
-                    )
-                state.start(response.headers)
-                async for data in response.aiter_raw():
-                    for chunk in state.feed(data):
-                        yield chunk
-        except httpx.HTTPError as exc:
-            raise state.interrupted(exc) from exc
+        ctx = self._ctx
+        prepared = await self._run(calls.prepare(ctx, provider, "/chat/completions", payload, model=model))
+        state, address = StreamState(prepared), prepared.service.provider
+        for attempt in itertools.count():
+            await self._run(ratelimit.acquire(ctx.limiter, address))
+            try:
+                async with self._http.stream(
+                    "POST", prepared.url, headers=prepared.headers, content=prepared.body
+                ) as response:
+                    if response.status_code == 200:
+                        state.start(response.headers)
+                        async for data in response.aiter_raw():
+                            for chunk in state.feed(data):
+                                yield chunk
+                        break
+                    content = await response.aread()
+                    error = inference.status_error(ctx, prepared, response.status_code, content, response.headers)
+            except httpx.HTTPError as exc:
+                raise state.interrupted(exc) from exc
+            finally:
+                if ctx.limiter is not None:
+                    ctx.limiter.release(address)
+            await self._run(calls.after_failure(ctx, prepared, error, attempt))
         last, record = state.finish()
-        await self._finish(Completed(prepared, bytes(state.raw), {}, record))
+        ctx.funding.record_fee(address, record.fee)
+        await self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
         for chunk in last:
             yield chunk
 
+    async def _background_funding(self) -> None:
+        policy = self._ctx.funding.policy
+        while policy is not None:
+            await asyncio.sleep(policy.interval)
+            try:
+                await self._run(funding.background_round(self._ctx, self._ctx.funding))
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("background funding round failed")
+
     async def aclose(self) -> None:
-        """Close HTTP clients after background verifications finish."""
+        """Close HTTP clients after background verifications finish; stop background funding."""
+        if self._funder is not None:
+            self._funder.cancel()
+            await asyncio.gather(self._funder, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._http.aclose()

@@ -19,7 +19,7 @@ import httpx
 from . import ledger, sse
 from ._context import Context
 from ._io import Flow, Http, HttpResult, Sleep
-from .errors import ConfigurationError, InvalidTokenError, NotAcknowledgedError, ProviderError
+from .errors import ConfigurationError, InvalidTokenError, NotAcknowledgedError, ProviderError, ZeroGError
 from .services import Service, get_service
 from .types import ZeroGRecord
 from .verification import AttestationReport, Verdict, VerificationResult, check_attestation, evaluate
@@ -148,15 +148,13 @@ def _image_count(body: bytes) -> int:
     return n if isinstance(n, int) and n > 0 else 1
 
 
-def check_status(ctx: Context, prepared: Prepared, status: int, content: bytes, headers: Any) -> None:
-    """Raise the typed error for a non-200 answer (and drop a rejected session token)."""
-    if status == 200:
-        return
+def status_error(ctx: Context, prepared: Prepared, status: int, content: bytes, headers: Any) -> ZeroGError:
+    """The typed error for a non-200 answer (a rejected session token is dropped from the cache)."""
     error = sse.error_from_response(status, content, headers, prepared.service.provider)
     if isinstance(error, InvalidTokenError):
         ctx.sessions.invalidate(prepared.service.provider)
         ctx.generations.drop(prepared.service.provider.lower())
-    raise error
+    return error
 
 
 def record_for(prepared: Prepared, result: HttpResult, data: dict[str, Any]) -> ZeroGRecord:

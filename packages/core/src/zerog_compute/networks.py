@@ -1,7 +1,8 @@
 """The networks zerog-compute can talk to: chain id, RPC URL and contract addresses.
 
 ``resolve_network`` applies the fallbacks: the ``network=`` argument, else ``$ZG_NETWORK``, else
-testnet; ``rpc_url=`` else ``$ZG_RPC_URL`` else the network's default. ``"devnet"`` reads the JSON
+testnet; ``rpc_url=`` else ``$ZG_RPC_URL`` else the network's default (``$ZG_RPC_URL`` never
+replaces the RPC of an explicit ``Network(...)`` object). ``"devnet"`` reads the JSON
 description written by ``zerog-devnet up`` (``$ZG_DEVNET_FILE``, default ``~/.zerog/devnet.json``).
 No I/O beyond that file happens here; the chain id is checked against the RPC on first use.
 """
@@ -99,5 +100,6 @@ def resolve_network(network: str | Network | None = None, rpc_url: str | None = 
     else:
         known = ", ".join([*NETWORKS, "devnet"])
         raise ConfigurationError(f"unknown network {chosen!r}: use one of {known}, or pass a Network(...)")
-    override = rpc_url or os.environ.get(ENV_RPC_URL)
+    # an explicit Network(...) already names its RPC: only the rpc_url argument may replace it
+    override = rpc_url or (None if isinstance(chosen, Network) else os.environ.get(ENV_RPC_URL))
     return resolved.with_rpc(override) if override else resolved

@@ -83,7 +83,9 @@ class Wallet:
         """A wallet from the private key in environment variable ``var``."""
         value = os.environ.get(var, "").strip()
         if not value:
-            raise ConfigurationError(f"environment variable {var} is not set: export your wallet's private key there")
+            raise ConfigurationError(
+                f"no private key: pass private_key=... or set the environment variable {var} to your wallet's key"
+            )
         try:
             return cls(value)
         except ConfigurationError as exc:

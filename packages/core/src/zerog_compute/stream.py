@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 
 from . import sse
-from .errors import StreamInterruptedError
+from .errors import ProviderUnavailableError, StreamInterruptedError
 from .inference import Prepared, fee_for
 from .types import ChatCompletionChunk, ZeroGRecord
 
@@ -45,8 +45,13 @@ class StreamState:
             self._held = chunk
         return ready
 
-    def interrupted(self, cause: BaseException) -> StreamInterruptedError:
-        """The error for a stream that broke off."""
+    def interrupted(self, cause: BaseException) -> ProviderUnavailableError:
+        """The error for a stream that failed: unreachable before any byte, interrupted after."""
+        if not self.raw:
+            return ProviderUnavailableError(
+                f"provider {self.prepared.service.provider} unreachable: {cause.__class__.__name__}: {cause}",
+                provider=self.prepared.service.provider,
+            )
         received = self.accumulator.chunks_received
         return StreamInterruptedError(
             f"stream from {self.prepared.service.provider} broke after {received} chunks "

@@ -50,6 +50,10 @@ class ProviderSpec:
     acknowledge: bool = True
     port: int = 0
     context_length: int = 8192
+    rpm: int = 30
+    burst: int = 5
+    max_concurrent: int = 5
+    max_global_concurrent: int = 20
 
     def validate(self) -> None:
         if self.service_type not in SERVICE_TYPES:
@@ -209,6 +213,10 @@ class Devnet:
             inference_address=self.contracts.inference,
             settle_interval=settle_interval,
             context_length=spec.context_length,
+            rpm=spec.rpm,
+            burst=spec.burst,
+            max_concurrent=spec.max_concurrent,
+            max_global_concurrent=spec.max_global_concurrent,
         )
         runtime = ProviderRuntime(config, _upstream(spec))
         self.host.serve(runtime, sock)

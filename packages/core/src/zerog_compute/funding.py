@@ -1,0 +1,283 @@
+"""Auto-funding of provider sub-accounts: opt-in, bounded, observable.
+
+A :class:`FundingPolicy` keeps each used sub-account's *estimated* usable balance — on-chain
+balance minus pending refunds, minus the provider's unsettled fees, minus fees spent since — at
+or above ``min_balance`` by transferring from the ledger up to ``target_balance``. Spend is
+tracked locally from each response's fee, so warm requests need no chain call; the estimate is
+reconciled with the chain and the provider's ``/unsettledfee`` whenever funding is considered.
+
+Hooks (plain callables taking a :class:`FundingEvent`): ``before_fund`` may veto a transfer by
+returning False; ``after_fund``, ``on_low_balance`` and ``on_budget_exhausted`` observe. Every
+transfer goes through the wallet's single transaction lane and re-checks the balance inside it,
+so concurrent requests never double-fund. Funds never leave the ledger beyond ``budget``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from . import ledger
+from ._context import Context
+from ._io import Flow, Http, Lane
+from .errors import BudgetExhaustedError, ConfigurationError
+from .services import Service
+from .units import Amount, format_0g, to_neuron
+
+log = logging.getLogger(__name__)
+
+PROVIDER_MINIMUM = 10**18
+NEW_SUB_ACCOUNT_MINIMUM = 10**18
+
+Hook = Callable[["FundingEvent"], Any]
+
+
+class FundingEvent(BaseModel):
+    """What the funding logic saw or did for one provider."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["low_balance", "before_fund", "funded", "vetoed", "budget_exhausted"]
+    provider: str
+    amount: int = 0
+    """Neuron moved (or about to be moved) from the ledger."""
+    estimated_balance: int = 0
+    """Usable balance minus unsettled and recent fees, before the transfer (neuron)."""
+    spent: int = 0
+    """Neuron this policy has moved so far."""
+
+    def __str__(self) -> str:
+        amount, estimate = format_0g(self.amount), format_0g(self.estimated_balance)
+        return f"{self.kind} {self.provider}: amount {amount}, estimate {estimate}"
+
+
+class FundingPolicy(BaseModel):
+    """When and how much to top up provider sub-accounts. Auto-funding is off unless you pass one."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    min_balance: int = Field(default=2 * 10**18)
+    """Top up when the estimated usable balance falls below this (neuron; >= 1 0G, the provider's reserve)."""
+    target_balance: int = Field(default=3 * 10**18)
+    """Top up to this (neuron)."""
+    max_per_transfer: int = Field(default=5 * 10**18)
+    """Never move more than this in one transfer (neuron)."""
+    budget: int | None = None
+    """Total the policy may ever move (neuron); None = no cap."""
+    mode: Literal["inline", "background"] = "inline"
+    """``inline``: check before each request; ``background``: check every ``interval`` seconds."""
+    interval: float = 30.0
+    before_fund: Hook | None = None
+    after_fund: Hook | None = None
+    on_low_balance: Hook | None = None
+    on_budget_exhausted: Hook | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amounts(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for name in ("min_balance", "target_balance", "max_per_transfer", "budget"):
+                if values.get(name) is not None and not isinstance(values[name], int | bool):
+                    values = {**values, name: to_neuron(values[name], name=name)}
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FundingPolicy:
+        if self.min_balance < PROVIDER_MINIMUM:
+            raise ConfigurationError("min_balance must be at least 1 0G: providers refuse requests below that reserve")
+        if self.target_balance <= self.min_balance:
+            raise ConfigurationError("target_balance must be greater than min_balance")
+        if self.max_per_transfer < NEW_SUB_ACCOUNT_MINIMUM:
+            raise ConfigurationError("max_per_transfer must be at least 1 0G (the minimum for a new sub-account)")
+        if self.interval <= 0:
+            raise ConfigurationError("interval must be > 0 seconds")
+        return self
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        min_balance: Amount = "2",
+        target_balance: Amount = "3",
+        max_per_transfer: Amount = "5",
+        budget: Amount | None = None,
+        mode: Literal["inline", "background"] = "inline",
+        interval: float = 30.0,
+        before_fund: Hook | None = None,
+        after_fund: Hook | None = None,
+        on_low_balance: Hook | None = None,
+        on_budget_exhausted: Hook | None = None,
+    ) -> FundingPolicy:
+        """A policy with amounts in 0G (``Decimal``/``str``; ``int`` = neuron), e.g. ``of(min_balance="2")``."""
+        return cls(
+            min_balance=to_neuron(min_balance, name="min_balance"),
+            target_balance=to_neuron(target_balance, name="target_balance"),
+            max_per_transfer=to_neuron(max_per_transfer, name="max_per_transfer"),
+            budget=None if budget is None else to_neuron(budget, name="budget"),
+            mode=mode,
+            interval=interval,
+            before_fund=before_fund,
+            after_fund=after_fund,
+            on_low_balance=on_low_balance,
+            on_budget_exhausted=on_budget_exhausted,
+        )
+
+
+@dataclass
+class Tally:
+    """Locally tracked spend for one provider since the last reconciliation."""
+
+    usable: int
+    unsettled: int
+    local: int
+    exists: bool
+    at: float
+
+    @property
+    def estimate(self) -> int:
+        return self.usable - self.unsettled - self.local
+
+
+class FundingState:
+    """Tallies and the running spend of one client (thread-safe)."""
+
+    def __init__(self, policy: FundingPolicy | None) -> None:
+        self.policy = policy
+        self.spent = 0
+        self.transfers: list[FundingEvent] = []
+        self._tallies: dict[str, Tally] = {}
+        self._lock = threading.Lock()
+
+    def tally(self, provider: str) -> Tally | None:
+        with self._lock:
+            return self._tallies.get(provider.lower())
+
+    def set_tally(self, provider: str, tally: Tally) -> None:
+        with self._lock:
+            self._tallies[provider.lower()] = tally
+
+    def record_fee(self, provider: str, fee: int) -> None:
+        """Count a response's fee against the provider's estimate."""
+        with self._lock:
+            tally = self._tallies.get(provider.lower())
+            if tally is not None:
+                tally.local += fee
+
+    def providers(self) -> list[str]:
+        with self._lock:
+            return list(self._tallies)
+
+
+def needs_check(state: FundingState, provider: str) -> bool:
+    """Whether the inline path must look at the chain (cold, or estimate below the threshold)."""
+    policy = state.policy
+    if policy is None:
+        return False
+    tally = state.tally(provider)
+    return tally is None or tally.estimate < policy.min_balance
+
+
+def ensure_funded(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
+    """Before a request: inline mode checks every time (free while the estimate is healthy);
+    background mode checks only a provider it has never seen, then leaves it to the loop."""
+    policy = state.policy
+    if policy is None:
+        return
+    if policy.mode == "background" and state.tally(service.provider) is not None:
+        return
+    if needs_check(state, service.provider):
+        yield Lane(top_up(ctx, state, service))
+
+
+def reconcile(ctx: Context, state: FundingState, service: Service) -> Flow[Tally]:
+    """Re-read the sub-account from the chain and the unsettled fee from the provider."""
+    account = yield from ledger.sub_account(ctx, service.provider)
+    unsettled = 0
+    if account is not None and account.acknowledged:
+        unsettled = yield from unsettled_fee(ctx, service)
+    tally = Tally(account.usable if account else 0, unsettled, 0, account is not None, time.monotonic())
+    state.set_tally(service.provider, tally)
+    return tally
+
+
+def unsettled_fee(ctx: Context, service: Service) -> Flow[int]:
+    """``GET /v1/user/{addr}/unsettledfee`` (0 when the provider cannot tell us)."""
+    from .inference import session_header
+
+    header = yield from session_header(ctx, service)
+    url = f"{service.url.rstrip('/')}/v1/user/{ctx.user}/unsettledfee"
+    try:
+        result = yield Http("GET", url, {"Authorization": header}, timeout=10.0)
+        return int(json.loads(result.content).get("unsettledFee", 0)) if result.status == 200 else 0
+    except Exception as exc:  # a provider that cannot answer must not block funding decisions
+        log.warning("could not read the unsettled fee from %s: %s", service.provider, exc)
+        return 0
+
+
+def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
+    """Inside the lane: reconcile, decide, ask the hooks, transfer."""
+    policy = state.policy
+    assert policy is not None
+    tally = yield from reconcile(ctx, state, service)
+    if tally.estimate >= policy.min_balance:
+        return
+    provider = service.provider
+    _fire(policy.on_low_balance, _event("low_balance", provider, 0, tally, state))
+    amount = min(policy.target_balance - tally.estimate, policy.max_per_transfer)
+    if not tally.exists:
+        amount = max(amount, NEW_SUB_ACCOUNT_MINIMUM)
+    if policy.budget is not None and state.spent + amount > policy.budget:
+        event = _event("budget_exhausted", provider, amount, tally, state)
+        _fire(policy.on_budget_exhausted, event)
+        raise BudgetExhaustedError(
+            f"funding {provider} needs {format_0g(amount)} but the policy budget of {format_0g(policy.budget)} "
+            f"has {format_0g(policy.budget - state.spent)} left: raise FundingPolicy.budget or fund manually"
+        )
+    if (
+        policy.before_fund is not None
+        and policy.before_fund(_event("before_fund", provider, amount, tally, state)) is False
+    ):
+        log.info("funding of %s vetoed by before_fund", provider)
+        return
+    account = yield from ledger.transfer(ctx, provider, amount)
+    with state._lock:
+        state.spent += amount
+    state.set_tally(provider, Tally(account.usable, tally.unsettled, 0, True, time.monotonic()))
+    event = _event("funded", provider, amount, tally, state)
+    state.transfers.append(event)
+    log.info("auto-funded %s with %s", provider, format_0g(amount))
+    _fire(policy.after_fund, event)
+
+
+def background_round(ctx: Context, state: FundingState) -> Flow[None]:
+    """Background mode: one check of every provider used so far."""
+    from .services import get_service
+
+    for provider in state.providers():
+        service = yield from get_service(ctx, provider)
+        try:
+            yield Lane(top_up(ctx, state, service))
+        except BudgetExhaustedError as exc:
+            log.warning("%s", exc)
+
+
+def _event(kind: Any, provider: str, amount: int, tally: Tally, state: FundingState) -> FundingEvent:
+    return FundingEvent(
+        kind=kind, provider=provider, amount=amount, estimated_balance=tally.estimate, spent=state.spent
+    )
+
+
+def _fire(hook: Hook | None, event: FundingEvent) -> None:
+    if hook is None:
+        return
+    try:
+        hook(event)
+    except Exception:  # a broken observer must not break funding
+        log.exception("funding hook %r failed on %s", hook, event.kind)

@@ -6,8 +6,11 @@ import builtins
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import apikeys, ledger, requests, services
-from .calls import complete
+from . import apikeys, failover, ledger, requests, services
+from ._io import Flow
+from .calls import Completed, complete
+from .client import _require
+from .failover import PoolState
 from .types import ChatCompletion, ChatCompletionChunk, EmbeddingsResponse, ImagesResponse, Transcription
 from .units import Amount
 
@@ -16,9 +19,22 @@ if TYPE_CHECKING:
 
 
 class _Resource:
-    def __init__(self, client: ZeroG) -> None:
+    def __init__(self, client: ZeroG, pool: PoolState | None = None) -> None:
         self._client = client
         self._ctx = client._ctx
+        self._pool = pool
+
+    def _complete(
+        self,
+        provider: str | None,
+        route: str,
+        payload: dict[str, Any],
+        model: str | None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> Flow[Completed]:
+        if self._pool is not None:
+            return failover.complete(self._ctx, self._pool, route, payload, model=model, files=files)
+        return complete(self._ctx, _require(provider), route, payload, model=model, files=files)
 
 
 class Ledger(_Resource):
@@ -82,7 +98,7 @@ class Completions(_Resource):
     def create(
         self,
         *,
-        provider: str,
+        provider: str | None = None,
         messages: Iterable[Mapping[str, Any]],
         model: str | None = ...,
         stream: Literal[False] = ...,
@@ -93,7 +109,7 @@ class Completions(_Resource):
     def create(
         self,
         *,
-        provider: str,
+        provider: str | None = None,
         messages: Iterable[Mapping[str, Any]],
         model: str | None = ...,
         stream: Literal[True],
@@ -103,7 +119,7 @@ class Completions(_Resource):
     def create(
         self,
         *,
-        provider: str,
+        provider: str | None = None,
         messages: Iterable[Mapping[str, Any]],
         model: str | None = None,
         stream: bool = False,
@@ -112,8 +128,8 @@ class Completions(_Resource):
         """An OpenAI-style chat completion from ``provider`` (``stream=True`` yields chunks)."""
         payload = requests.chat_payload(messages, stream=stream, params=params)
         if stream:
-            return self._client._stream(provider, model, payload)
-        done = self._client._run(complete(self._ctx, provider, "/chat/completions", payload, model=model))
+            return self._client._stream(provider, model, payload, self._pool)
+        done = self._client._run(self._complete(provider, "/chat/completions", payload, model))
         result = ChatCompletion.model_validate(done.data)
         result.zerog = self._client._finish(done)
         return result
@@ -122,8 +138,8 @@ class Completions(_Resource):
 class Chat:
     """``zg.chat``."""
 
-    def __init__(self, client: ZeroG) -> None:
-        self.completions = Completions(client)
+    def __init__(self, client: ZeroG, pool: PoolState | None = None) -> None:
+        self.completions = Completions(client, pool)
 
 
 class Images(_Resource):
@@ -132,7 +148,7 @@ class Images(_Resource):
     def generate(
         self,
         *,
-        provider: str,
+        provider: str | None = None,
         prompt: str,
         model: str | None = None,
         n: int = 1,
@@ -141,7 +157,7 @@ class Images(_Resource):
         **params: Any,
     ) -> ImagesResponse:
         payload = requests.image_payload(prompt, n=n, size=size, response_format=response_format, params=params)
-        done = self._client._run(complete(self._ctx, provider, "/images/generations", payload, model=model))
+        done = self._client._run(self._complete(provider, "/images/generations", payload, model))
         result = ImagesResponse.model_validate(done.data)
         result.zerog = self._client._finish(done, requests.decoded_images(done.data))
         return result
@@ -151,12 +167,10 @@ class Transcriptions(_Resource):
     """``zg.audio.transcriptions``."""
 
     def create(
-        self, *, provider: str, file: requests.FileInput, model: str | None = None, **params: Any
+        self, *, provider: str | None = None, file: requests.FileInput, model: str | None = None, **params: Any
     ) -> Transcription:
         files = requests.transcription_files(file)
-        done = self._client._run(
-            complete(self._ctx, provider, "/audio/transcriptions", dict(params), model=model, files=files)
-        )
+        done = self._client._run(self._complete(provider, "/audio/transcriptions", dict(params), model, files))
         result = Transcription.model_validate(done.data)
         result.zerog = self._client._finish(done)
         return result
@@ -165,8 +179,8 @@ class Transcriptions(_Resource):
 class Audio:
     """``zg.audio``."""
 
-    def __init__(self, client: ZeroG) -> None:
-        self.transcriptions = Transcriptions(client)
+    def __init__(self, client: ZeroG, pool: PoolState | None = None) -> None:
+        self.transcriptions = Transcriptions(client, pool)
 
 
 class Embeddings(_Resource):
@@ -175,13 +189,13 @@ class Embeddings(_Resource):
     def create(
         self,
         *,
-        provider: str,
+        provider: str | None = None,
         input: str | list[str] | list[int] | list[list[int]],
         model: str | None = None,
         **params: Any,
     ) -> EmbeddingsResponse:
         payload = requests.embedding_payload(input, params)
-        done = self._client._run(complete(self._ctx, provider, "/embeddings", payload, model=model))
+        done = self._client._run(self._complete(provider, "/embeddings", payload, model))
         result = EmbeddingsResponse.model_validate(done.data)
         result.zerog = self._client._finish(done)
         return result
@@ -198,3 +212,21 @@ class ApiKeys(_Resource):
 
     def revoke_all(self, provider: str) -> None:
         self._client._run(apikeys.revoke_all(self._ctx, provider))
+
+
+class ProviderPool:
+    """One logical model over several providers, with failover (see :mod:`zerog_compute.failover`).
+
+    Same request API as the client, without ``provider=``: ``pool.chat.completions.create(...)``.
+    """
+
+    def __init__(self, client: ZeroG, state: PoolState) -> None:
+        self.state = state
+        self.chat = Chat(client, state)
+        self.images = Images(client, state)
+        self.audio = Audio(client, state)
+        self.embeddings = Embeddings(client, state)
+
+    @property
+    def config(self) -> failover.PoolConfig:
+        return self.state.config

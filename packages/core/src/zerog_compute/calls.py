@@ -46,34 +46,38 @@ def prepare(
     return prepared
 
 
-def after_failure(ctx: Context, prepared: inference.Prepared, error: ZeroGError, attempt: int) -> Flow[None]:
+def after_failure(
+    ctx: Context, prepared: inference.Prepared, error: ZeroGError, attempt: int, *, max_retries: int | None = None
+) -> Flow[None]:
     """Return to retry (after waiting or funding), or raise ``error``."""
     service = prepared.service
     if isinstance(error, InsufficientBalanceError) and ctx.funding.policy is not None and attempt == 0:
         ctx.funding.set_tally(service.provider, funding.Tally(0, 0, 0, True, 0.0))  # force a fresh reconcile
         yield Lane(funding.top_up(ctx, ctx.funding, service))
         return
-    delay = ratelimit.retry_delay(error, attempt, ctx.max_retries)
+    delay = ratelimit.retry_delay(error, attempt, ctx.max_retries if max_retries is None else max_retries)
     if delay is None:
         raise error
     yield Sleep(delay)
 
 
-def send(ctx: Context, prepared: inference.Prepared) -> Flow[HttpResult]:
+def send(
+    ctx: Context, prepared: inference.Prepared, *, timeout: float | None = None, max_retries: int | None = None
+) -> Flow[HttpResult]:
     """POST the prepared request within the limiter, retrying rate limits; returns a 200 response."""
     provider = prepared.service.provider
     attempt = 0
     while True:
         yield from ratelimit.acquire(ctx.limiter, provider)
         try:
-            result = yield Http("POST", prepared.url, prepared.headers, prepared.body, ctx.timeout)
+            result = yield Http("POST", prepared.url, prepared.headers, prepared.body, timeout or ctx.timeout)
         finally:
             if ctx.limiter is not None:
                 ctx.limiter.release(provider)
         if result.status == 200:
             return result  # type: ignore[no-any-return]
         error = inference.status_error(ctx, prepared, result.status, result.content, result.headers)
-        yield from after_failure(ctx, prepared, error, attempt)
+        yield from after_failure(ctx, prepared, error, attempt, max_retries=max_retries)
         attempt += 1
 
 
@@ -85,10 +89,12 @@ def complete(
     *,
     model: str | None = None,
     files: dict[str, tuple[str, bytes, str]] | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
 ) -> Flow[Completed]:
     """Send one request and account for its response (fee recorded for funding)."""
     prepared = yield from prepare(ctx, provider, route, payload, model=model, files=files)
-    result = yield from send(ctx, prepared)
+    result = yield from send(ctx, prepared, timeout=timeout, max_retries=max_retries)
     try:
         data = json.loads(result.content)
     except ValueError:

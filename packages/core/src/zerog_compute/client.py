@@ -12,15 +12,16 @@ import concurrent.futures
 import itertools
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from . import calls, funding, inference, ledger, ratelimit
+from . import calls, failover, funding, inference, ledger, ratelimit
 from ._context import Context
 from ._io import AsyncRunner, Flow, SyncRunner, T
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ZeroGError
+from .failover import PoolConfig, PoolState, Strategy
 from .funding import FundingPolicy, FundingState
 from .ledger import SubAccount
 from .networks import Network, resolve_network
@@ -28,6 +29,10 @@ from .ratelimit import Limiter, RateLimit
 from .signer import Wallet
 from .stream import StreamState
 from .types import ZeroGRecord
+
+if TYPE_CHECKING:
+    from ._aresources import AsyncProviderPool
+    from ._resources import ProviderPool
 from .units import Amount
 from .verification import AttestationReport, VerificationPolicy, VerificationResult, apply_policy
 
@@ -80,6 +85,38 @@ class _ClientBase:
 
     def _runner_base(self) -> Any:
         raise NotImplementedError
+
+    def _pool_state(
+        self,
+        *,
+        model: str | None = None,
+        providers: Sequence[str] | None = None,
+        service_type: str = "chatbot",
+        strategy: Strategy = "priority",
+        verifiable_only: bool = False,
+        max_input_price: int | None = None,
+        max_output_price: int | None = None,
+        allow: Sequence[str] = (),
+        deny: Sequence[str] = (),
+        cooldown: float = 30.0,
+        deadline: float | None = None,
+        on_event: Callable[[failover.PoolEvent], Any] | None = None,
+    ) -> PoolState:
+        config = pool_config(
+            model=model,
+            providers=providers,
+            service_type=service_type,
+            strategy=strategy,
+            verifiable_only=verifiable_only,
+            max_input_price=max_input_price,
+            max_output_price=max_output_price,
+            allow=allow,
+            deny=deny,
+            cooldown=cooldown,
+            deadline=deadline,
+            on_event=on_event,
+        )
+        return PoolState(config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(address={self.address!r}, network={self.network.name!r})"
@@ -141,6 +178,17 @@ class ZeroG(_ClientBase):
             record.verification_future = self._verifier().submit(lambda: inference.warn(self._run(flow)))
         return record
 
+    def pool(self, **options: Any) -> ProviderPool:
+        """A failover pool: ``zg.pool(model="m")`` or ``zg.pool(providers=[a, b], strategy="price")``.
+
+        Options: model, providers, service_type, strategy (priority | price | latency | round_robin),
+        verifiable_only, max_input_price, max_output_price (neuron), allow, deny, cooldown, deadline,
+        on_event (called with every :class:`~zerog_compute.failover.PoolEvent`).
+        """
+        from ._resources import ProviderPool
+
+        return ProviderPool(self, self._pool_state(**options))
+
     def acknowledge(self, provider: str, amount: Amount | None = None) -> SubAccount:
         """Ensure the sub-account with ``provider`` exists and is acknowledged; funds move only if ``amount``."""
         return self._run(ledger.acknowledge(self._ctx, provider, amount))
@@ -160,7 +208,34 @@ class ZeroG(_ClientBase):
             self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="zerog-verify")
         return self._pool
 
-    def _stream(self, provider: str, model: str | None, payload: dict[str, Any]) -> Iterator[Any]:
+    def _stream(
+        self, provider: str | None, model: str | None, payload: dict[str, Any], pool: PoolState | None = None
+    ) -> Iterator[Any]:
+        if pool is None:
+            yield from self._stream_one(_require(provider), model, payload)
+            return
+        tries = failover.StreamAttempts(pool, self._run(failover.candidates_in_order(self._ctx, pool)))
+        for attempt, service in tries.attempts():
+            timeout = tries.begin(attempt, service)
+            try:
+                for chunk in self._stream_one(service.provider, model or pool.config.model, payload, timeout, 0):
+                    tries.received += 1
+                    yield chunk
+            except ZeroGError as error:
+                tries.failed(attempt, service, error)
+                continue
+            tries.succeeded(attempt, service)
+            return
+        raise tries.give_up()
+
+    def _stream_one(
+        self,
+        provider: str,
+        model: str | None,
+        payload: dict[str, Any],
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Iterator[Any]:
         ctx = self._ctx
         prepared = self._run(calls.prepare(ctx, provider, "/chat/completions", payload, model=model))
         state, address = StreamState(prepared), prepared.service.provider
@@ -168,7 +243,11 @@ class ZeroG(_ClientBase):
             self._run(ratelimit.acquire(ctx.limiter, address))
             try:
                 with self._http.stream(
-                    "POST", prepared.url, headers=prepared.headers, content=prepared.body
+                    "POST",
+                    prepared.url,
+                    headers=prepared.headers,
+                    content=prepared.body,
+                    timeout=timeout or ctx.timeout,
                 ) as response:
                     if response.status_code == 200:
                         state.start(response.headers)
@@ -183,7 +262,7 @@ class ZeroG(_ClientBase):
             finally:
                 if ctx.limiter is not None:
                     ctx.limiter.release(address)
-            self._run(calls.after_failure(ctx, prepared, error, attempt))
+            self._run(calls.after_failure(ctx, prepared, error, attempt, max_retries=max_retries))
         last, record = state.finish()
         ctx.funding.record_fee(address, record.fee)
         self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
@@ -257,6 +336,12 @@ class AsyncZeroG(_ClientBase):
             record.verification_future = task
         return record
 
+    def pool(self, **options: Any) -> AsyncProviderPool:
+        """A failover pool (see :meth:`ZeroG.pool`); its methods are awaited."""
+        from ._aresources import AsyncProviderPool
+
+        return AsyncProviderPool(self, self._pool_state(**options))
+
     async def acknowledge(self, provider: str, amount: Amount | None = None) -> SubAccount:
         """Ensure the sub-account with ``provider`` exists and is acknowledged; funds move only if ``amount``."""
         return await self._run(ledger.acknowledge(self._ctx, provider, amount))
@@ -274,7 +359,35 @@ class AsyncZeroG(_ClientBase):
     async def _verify_warn(self, completed: calls.Completed, images: list[bytes] | None) -> VerificationResult:
         return inference.warn(await self._run(self._verify_flow(completed, images)))
 
-    async def _stream(self, provider: str, model: str | None, payload: dict[str, Any]) -> AsyncIterator[Any]:
+    async def _stream(
+        self, provider: str | None, model: str | None, payload: dict[str, Any], pool: PoolState | None = None
+    ) -> AsyncIterator[Any]:
+        if pool is None:
+            async for chunk in self._stream_one(_require(provider), model, payload):
+                yield chunk
+            return
+        tries = failover.StreamAttempts(pool, await self._run(failover.candidates_in_order(self._ctx, pool)))
+        for attempt, service in tries.attempts():
+            timeout = tries.begin(attempt, service)
+            try:
+                async for chunk in self._stream_one(service.provider, model or pool.config.model, payload, timeout, 0):
+                    tries.received += 1
+                    yield chunk
+            except ZeroGError as error:
+                tries.failed(attempt, service, error)
+                continue
+            tries.succeeded(attempt, service)
+            return
+        raise tries.give_up()
+
+    async def _stream_one(
+        self,
+        provider: str,
+        model: str | None,
+        payload: dict[str, Any],
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncIterator[Any]:
         ctx = self._ctx
         prepared = await self._run(calls.prepare(ctx, provider, "/chat/completions", payload, model=model))
         state, address = StreamState(prepared), prepared.service.provider
@@ -282,7 +395,11 @@ class AsyncZeroG(_ClientBase):
             await self._run(ratelimit.acquire(ctx.limiter, address))
             try:
                 async with self._http.stream(
-                    "POST", prepared.url, headers=prepared.headers, content=prepared.body
+                    "POST",
+                    prepared.url,
+                    headers=prepared.headers,
+                    content=prepared.body,
+                    timeout=timeout or ctx.timeout,
                 ) as response:
                     if response.status_code == 200:
                         state.start(response.headers)
@@ -297,7 +414,7 @@ class AsyncZeroG(_ClientBase):
             finally:
                 if ctx.limiter is not None:
                     ctx.limiter.release(address)
-            await self._run(calls.after_failure(ctx, prepared, error, attempt))
+            await self._run(calls.after_failure(ctx, prepared, error, attempt, max_retries=max_retries))
         last, record = state.finish()
         ctx.funding.record_fee(address, record.fee)
         await self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
@@ -328,3 +445,41 @@ class AsyncZeroG(_ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _require(provider: str | None) -> str:
+    if not provider:
+        raise ConfigurationError("pass provider=... (or use zg.pool(...) to let the client choose providers)")
+    return provider
+
+
+def pool_config(
+    *,
+    model: str | None,
+    providers: Sequence[str] | None,
+    service_type: str,
+    strategy: Strategy,
+    verifiable_only: bool,
+    max_input_price: int | None,
+    max_output_price: int | None,
+    allow: Sequence[str],
+    deny: Sequence[str],
+    cooldown: float,
+    deadline: float | None,
+    on_event: Callable[[failover.PoolEvent], Any] | None,
+) -> PoolConfig:
+    """Validate pool options (shared by both clients)."""
+    return PoolConfig(
+        model=model,
+        service_type=service_type,
+        providers=tuple(providers or ()),
+        strategy=strategy,
+        verifiable_only=verifiable_only,
+        max_input_price=max_input_price,
+        max_output_price=max_output_price,
+        allow=frozenset(a.lower() for a in allow),
+        deny=frozenset(d.lower() for d in deny),
+        cooldown=cooldown,
+        deadline=deadline,
+        on_event=on_event,
+    )

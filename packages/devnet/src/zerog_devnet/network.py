@@ -96,6 +96,7 @@ class ProviderHandle:
         self._net = net
         self.info = info
         self.runtime = runtime
+        self.running = True
 
     @property
     def faults(self) -> Faults:
@@ -112,11 +113,13 @@ class ProviderHandle:
     def stop(self) -> None:
         """Kill the provider's server: clients get connection refused."""
         self._net.host.stop_provider(self.info.name)
+        self.running = False
 
     def restart(self) -> None:
         """Serve again on the same port after :meth:`stop`."""
         port = int(self.info.url.rsplit(":", 1)[1])
         self._net.host.serve(self.runtime, bind(port))
+        self.running = True
 
 
 class Devnet:
@@ -249,9 +252,11 @@ class Devnet:
         return str(self.w3.provider.make_request("evm_snapshot", [])["result"])  # type: ignore[arg-type]
 
     def revert(self, snapshot_id: str) -> None:
-        """Revert the chain to ``snapshot_id`` and forget the providers' per-user state."""
+        """Revert the chain to ``snapshot_id``, forget the providers' per-user state, revive stopped ones."""
         for handle in self._providers.values():
             self.host.call(_reset(handle.runtime))
+            if not handle.running:
+                handle.restart()
         result = self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
         if result.get("result") is not True:
             raise ConfigError(f"evm_revert({snapshot_id}) failed: {result}")

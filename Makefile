@@ -45,6 +45,8 @@ demo: install
 
 bench: install
 	$(RUN) python bench/devnet_startup.py
+	$(RUN) python bench/verify_throughput.py
+	$(RUN) python bench/overhead.py
 
 devnet: install
 	$(RUN) zerog-devnet up

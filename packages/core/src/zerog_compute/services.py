@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -89,6 +90,11 @@ def checksum(address: str, *, name: str = "provider") -> str:
     """Validate an address argument and return its checksummed form."""
     if not isinstance(address, str) or not is_address(address):
         raise ConfigurationError(f"{name} must be a 0x-prefixed 20-byte address, got {address!r}")
+    return _checksummed(address)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checksummed(address: str) -> str:
     return to_checksum_address(address)
 
 

@@ -404,9 +404,7 @@ def main() -> None:
     total_s = time.perf_counter() - t0
 
     print(f"python {platform.python_version()}, httpx {httpx.__version__}, {os.cpu_count()} CPUs")
-    print(
-        f"devnet in a {args.devnet}: started and funded in {setup_s:.2f} s; total run {total_s:.1f} s"
-    )
+    print(f"devnet in a {args.devnet}: started and funded in {setup_s:.2f} s; total run {total_s:.1f} s")
     print()
     report(results)
     if args.json:

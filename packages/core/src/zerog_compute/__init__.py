@@ -6,6 +6,11 @@
 >>> zg.acknowledge(provider, amount="1")    # open a sub-account with 1 0G
 >>> reply = zg.chat.completions.create(provider=provider, messages=[{"role": "user", "content": "hi"}])
 >>> reply.zerog.fee_0g, reply.zerog.verdict().verdict
+
+Router mode (the hosted 0G Router, no wallet needed), with the same calls:
+
+>>> zg = ZeroG(router_api_key="sk-…")      # or $ZG_ROUTER_API_KEY
+>>> zg.chat.completions.create(model="…", messages=[{"role": "user", "content": "hi"}])
 """
 
 from .client import AsyncZeroG, ZeroG
@@ -31,6 +36,7 @@ from .errors import (
 )
 from .ledger import LedgerInfo, SubAccount
 from .networks import MAINNET, TESTNET, Network
+from .router import RouterBalance, RouterModel, RouterProvider
 from .services import ModelInfo, Service
 from .types import (
     ChatCompletion,
@@ -69,6 +75,9 @@ __all__ = [
     "ProviderUnavailableError",
     "RateLimitedError",
     "RequestRejectedError",
+    "RouterBalance",
+    "RouterModel",
+    "RouterProvider",
     "Service",
     "ServiceNotFoundError",
     "StreamInterruptedError",

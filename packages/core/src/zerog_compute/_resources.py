@@ -6,7 +6,11 @@ import builtins
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from pydantic import SecretStr
+
 from . import apikeys, failover, ledger, requests, services
+from . import router as _router
+from ._context import Context
 from ._io import Flow
 from .calls import Completed, complete
 from .client import _require
@@ -31,14 +35,45 @@ class _Resource:
         payload: dict[str, Any],
         model: str | None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
-    ) -> Flow[Completed]:
+    ) -> Flow[Completed | _router.RouterCompleted]:
+        state = self._client._router
+        if state is not None:  # Router mode: provider= pins, a pool gives the model and the sort order
+            return _router.complete(state, route, payload, model=model, provider=provider, files=files, pool=self._pool)
         if self._pool is not None:
             return failover.complete(self._ctx, self._pool, route, payload, model=model, files=files)
         return complete(self._ctx, _require(provider), route, payload, model=model, files=files)
 
 
+class Router(_Resource):
+    """``zg.router``: the hosted 0G Router's listings and account (Router mode only)."""
+
+    @property
+    def url(self) -> str:
+        return _router.require(self._client._router).url
+
+    def models(self) -> builtins.list[_router.RouterModel]:
+        """``GET /v1/models`` (cached 10 minutes)."""
+        return self._client._run(_router.list_models(_router.require(self._client._router)))
+
+    def providers(self, model: str | None = None) -> builtins.list[_router.RouterProvider]:
+        """``GET /v1/providers?model=``: who serves ``model`` (all providers without it), with prices."""
+        return self._client._run(_router.list_providers(_router.require(self._client._router), model))
+
+    def balance(self, management_key: str | SecretStr | None = None) -> _router.RouterBalance:
+        """``GET /v1/account/balance``: needs an ``mk-`` key (else ``$ZG_ROUTER_MANAGEMENT_KEY``)."""
+        return self._client._run(_router.balance(_router.require(self._client._router), management_key))
+
+
 class Ledger(_Resource):
     """``zg.ledger``: the ledger and the sub-accounts."""
+
+    @property
+    def _ctx(self) -> Context:  # Router mode without a wallet: a Direct-mode feature
+        return _router.direct_context(self._client, "zg.ledger")
+
+    @_ctx.setter
+    def _ctx(self, _value: Context) -> None:
+        pass
 
     def get(self) -> ledger.LedgerInfo:
         return self._client._run(ledger.get(self._ctx))
@@ -203,6 +238,14 @@ class Embeddings(_Resource):
 
 class ApiKeys(_Resource):
     """``zg.api_keys``: persistent keys, revocable on chain."""
+
+    @property
+    def _ctx(self) -> Context:  # Router mode without a wallet: a Direct-mode feature
+        return _router.direct_context(self._client, "zg.api_keys")
+
+    @_ctx.setter
+    def _ctx(self, _value: Context) -> None:
+        pass
 
     def create(self, provider: str, *, token_id: int | None = None, expires_in: float | None = None) -> apikeys.ApiKey:
         return self._client._run(apikeys.create(self._ctx, provider, token_id=token_id, expires_in=expires_in))

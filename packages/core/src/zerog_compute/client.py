@@ -3,6 +3,11 @@
 Construction does no network I/O. Configuration is keyword-only with environment fallbacks:
 ``private_key`` ← ``$ZG_PRIVATE_KEY``, ``network`` ← ``$ZG_NETWORK`` (default testnet),
 ``rpc_url`` ← ``$ZG_RPC_URL``.
+
+Router mode (the hosted 0G Router, see :mod:`zerog_compute.router`): ``router_api_key`` ←
+``$ZG_ROUTER_API_KEY`` (the environment is used only when no ``private_key=`` is passed),
+``router_url`` ← ``$ZG_ROUTER_URL`` (default ``https://router-api.0g.ai/v1``, or the devnet's Router for
+``network="devnet"``). Inference then goes through the Router with the same calls; no wallet is needed.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import SecretStr
 
 from . import calls, failover, funding, inference, ledger, ratelimit
+from . import router as _router
 from ._context import Context
 from ._io import AsyncRunner, Flow, SyncRunner, T
 from .errors import ConfigurationError, ZeroGError
@@ -53,13 +60,32 @@ class _ClientBase:
         funding: FundingPolicy | None = None,
         rate_limit: RateLimit | None = RateLimit(),
         timeout: float = 60.0,
+        router_api_key: str | SecretStr | None = None,
+        router_url: str | None = None,
     ) -> None:
         if verification not in POLICIES:
             raise ConfigurationError(f"verification must be one of {POLICIES}, got {verification!r}")
         if funding is not None and not isinstance(funding, FundingPolicy):
             raise ConfigurationError("funding must be a FundingPolicy (or None to never move funds automatically)")
-        wallet = Wallet(private_key) if private_key is not None else Wallet.from_env()
-        self._ctx = Context(resolve_network(network, rpc_url), wallet, verification, timeout)
+        resolved = resolve_network(network, rpc_url)
+        self._router = _router.configure(
+            router_api_key,
+            router_url,
+            resolved,
+            explicit_private_key=private_key is not None,
+            verification=verification,
+            timeout=timeout,
+            max_retries=rate_limit.max_retries if rate_limit is not None else 0,
+        )
+        if private_key is not None:
+            wallet = Wallet(private_key)
+        elif self._router is not None:
+            wallet = _router.router_wallet()
+        else:
+            wallet = Wallet.from_env()
+        if funding is not None and isinstance(wallet, _router.NoWallet):
+            raise ConfigurationError(f"funding= {_router.DIRECT_ONLY}")
+        self._ctx = Context(resolved, wallet, verification, timeout)
         self._ctx.funding = FundingState(funding)
         self._ctx.limiter = Limiter(rate_limit) if rate_limit is not None else None
         self._ctx.max_retries = rate_limit.max_retries if rate_limit is not None else 0
@@ -71,8 +97,13 @@ class _ClientBase:
 
     @property
     def address(self) -> str:
-        """The wallet address."""
+        """The wallet address (Router mode without a wallet: raises ConfigurationError)."""
         return self._ctx.user
+
+    @property
+    def backend(self) -> str:
+        """``"router"`` (hosted 0G Router, ``router_api_key=``) or ``"direct"`` (wallet and providers)."""
+        return "router" if self._router is not None else "direct"
 
     @property
     def network(self) -> Network:
@@ -119,6 +150,8 @@ class _ClientBase:
         return PoolState(config)
 
     def __repr__(self) -> str:
+        if self._router is not None:
+            return f"{type(self).__name__}(router={self._router.url!r}, network={self.network.name!r})"
         return f"{type(self).__name__}(address={self.address!r}, network={self.network.name!r})"
 
     @staticmethod
@@ -144,8 +177,9 @@ class ZeroG(_ClientBase):
         self._stop = threading.Event()
         self._funder: threading.Thread | None = None
         self._start_background()
-        from ._resources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Services
+        from ._resources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
 
+        self.router = Router(self)
         self.ledger = Ledger(self)
         self.services = Services(self)
         self.chat = Chat(self)
@@ -166,8 +200,12 @@ class ZeroG(_ClientBase):
             self._funder = threading.Thread(target=self._background_funding, name="zerog-funding", daemon=True)
             self._funder.start()
 
-    def _finish(self, completed: calls.Completed, images: list[bytes] | None = None) -> ZeroGRecord:
+    def _finish(
+        self, completed: calls.Completed | _router.RouterCompleted, images: list[bytes] | None = None
+    ) -> ZeroGRecord:
         """Attach verification according to the policy and return the record."""
+        if isinstance(completed, _router.RouterCompleted):
+            return completed.record  # the Router verified (or not); the flow applied the policy
         record, policy = completed.record, self._ctx.verification
         if policy == "off":
             record.verification = VerificationResult.skipped(chat_id=record.chat_id, provider=record.provider)
@@ -191,7 +229,7 @@ class ZeroG(_ClientBase):
 
     def acknowledge(self, provider: str, amount: Amount | None = None) -> SubAccount:
         """Ensure the sub-account with ``provider`` exists and is acknowledged; funds move only if ``amount``."""
-        return self._run(ledger.acknowledge(self._ctx, provider, amount))
+        return self._run(ledger.acknowledge(_router.direct_context(self, "zg.acknowledge"), provider, amount))
 
     def verify(
         self, provider: str, chat_id: str, *, request_body: bytes | None = None, response_body: bytes | None = None
@@ -211,6 +249,9 @@ class ZeroG(_ClientBase):
     def _stream(
         self, provider: str | None, model: str | None, payload: dict[str, Any], pool: PoolState | None = None
     ) -> Iterator[Any]:
+        if self._router is not None:
+            yield from self._router_stream(self._router, provider, model, payload, pool)
+            return
         if pool is None:
             yield from self._stream_one(_require(provider), model, payload)
             return
@@ -268,6 +309,39 @@ class ZeroG(_ClientBase):
         self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
         yield from last
 
+    def _router_stream(
+        self,
+        state: _router.RouterState,
+        provider: str | None,
+        model: str | None,
+        payload: dict[str, Any],
+        pool: PoolState | None,
+    ) -> Iterator[Any]:
+        prepare = _router.prepare(state, "/chat/completions", payload, model=model, provider=provider, pool=pool)
+        request = self._run(prepare)
+        stream = _router.RouterStream(request)
+        for attempt in itertools.count():
+            try:
+                with self._http.stream(
+                    "POST", request.url, headers=request.headers, content=request.body, timeout=state.timeout
+                ) as response:
+                    if response.status_code == 200:
+                        stream.start(response.headers)
+                        for data in response.iter_raw():
+                            yield from stream.feed(data)
+                        break
+                    error = _router.error_from_response(
+                        response.status_code, response.read(), response.headers, provider=request.pinned
+                    )
+            except httpx.HTTPError as exc:
+                raise stream.interrupted(exc) from exc
+            self._run(_router.after_failure(state, error, attempt))
+        last = stream.finish()
+        record = self._run(stream.record(state))
+        if last:
+            last[-1].zerog = record
+        yield from last
+
     def _background_funding(self) -> None:
         policy = self._ctx.funding.policy
         while policy is not None and not self._stop.wait(policy.interval):
@@ -303,8 +377,9 @@ class AsyncZeroG(_ClientBase):
         self._runner = AsyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._funder: asyncio.Task[None] | None = None
-        from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Services
+        from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
 
+        self.router = Router(self)
         self.ledger = Ledger(self)
         self.services = Services(self)
         self.chat = Chat(self)
@@ -322,8 +397,12 @@ class AsyncZeroG(_ClientBase):
             self._funder = asyncio.get_running_loop().create_task(self._background_funding())
         return await self._runner.run(flow)
 
-    async def _finish(self, completed: calls.Completed, images: list[bytes] | None = None) -> ZeroGRecord:
+    async def _finish(
+        self, completed: calls.Completed | _router.RouterCompleted, images: list[bytes] | None = None
+    ) -> ZeroGRecord:
         """Attach verification according to the policy and return the record."""
+        if isinstance(completed, _router.RouterCompleted):
+            return completed.record  # the Router verified (or not); the flow applied the policy
         record, policy = completed.record, self._ctx.verification
         if policy == "off":
             record.verification = VerificationResult.skipped(chat_id=record.chat_id, provider=record.provider)
@@ -344,7 +423,7 @@ class AsyncZeroG(_ClientBase):
 
     async def acknowledge(self, provider: str, amount: Amount | None = None) -> SubAccount:
         """Ensure the sub-account with ``provider`` exists and is acknowledged; funds move only if ``amount``."""
-        return await self._run(ledger.acknowledge(self._ctx, provider, amount))
+        return await self._run(ledger.acknowledge(_router.direct_context(self, "zg.acknowledge"), provider, amount))
 
     async def verify(
         self, provider: str, chat_id: str, *, request_body: bytes | None = None, response_body: bytes | None = None
@@ -362,6 +441,10 @@ class AsyncZeroG(_ClientBase):
     async def _stream(
         self, provider: str | None, model: str | None, payload: dict[str, Any], pool: PoolState | None = None
     ) -> AsyncIterator[Any]:
+        if self._router is not None:
+            async for chunk in self._router_stream(self._router, provider, model, payload, pool):
+                yield chunk
+            return
         if pool is None:
             async for chunk in self._stream_one(_require(provider), model, payload):
                 yield chunk
@@ -418,6 +501,42 @@ class AsyncZeroG(_ClientBase):
         last, record = state.finish()
         ctx.funding.record_fee(address, record.fee)
         await self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
+        for chunk in last:
+            yield chunk
+
+    async def _router_stream(
+        self,
+        state: _router.RouterState,
+        provider: str | None,
+        model: str | None,
+        payload: dict[str, Any],
+        pool: PoolState | None,
+    ) -> AsyncIterator[Any]:
+        prepare = _router.prepare(state, "/chat/completions", payload, model=model, provider=provider, pool=pool)
+        request = await self._run(prepare)
+        stream = _router.RouterStream(request)
+        for attempt in itertools.count():
+            try:
+                async with self._http.stream(
+                    "POST", request.url, headers=request.headers, content=request.body, timeout=state.timeout
+                ) as response:
+                    if response.status_code == 200:
+                        stream.start(response.headers)
+                        async for data in response.aiter_raw():
+                            for chunk in stream.feed(data):
+                                yield chunk
+                        break
+                    content = await response.aread()
+                    error = _router.error_from_response(
+                        response.status_code, content, response.headers, provider=request.pinned
+                    )
+            except httpx.HTTPError as exc:
+                raise stream.interrupted(exc) from exc
+            await self._run(_router.after_failure(state, error, attempt))
+        last = stream.finish()
+        record = await self._run(stream.record(state))
+        if last:
+            last[-1].zerog = record
         for chunk in last:
             yield chunk
 

@@ -22,6 +22,7 @@ from .broker.faults import Faults
 from .broker.runtime import ProviderConfig, ProviderRuntime
 from .broker.upstream import HttpUpstream, ScriptedUpstream, Upstream
 from .errors import ConfigError
+from .router import RouterHandle, routed, start_router
 from .server import ProviderHost, bind
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 ENV_DESCRIPTION_FILE = "ZG_DEVNET_FILE"
 MAX_PROVIDERS = FIRST_USER_INDEX - FIRST_PROVIDER_INDEX
 SERVICE_TYPES = ("chatbot", "text-to-image", "speech-to-text", "embedding")
+ROUTER_FUNDS_PER_PROVIDER = 5 * 10**18
+"""What the Router emulator's wallet moves into its sub-account with each provider at start (neuron)."""
 
 
 def default_description_path() -> Path:
@@ -134,6 +137,7 @@ class Devnet:
         self.host = ProviderHost()
         self.w3: Web3 = chain.connect(anvil.rpc_url)
         self._providers: dict[str, ProviderHandle] = {}
+        self._router: RouterHandle | None = None
         self._stopped = False
         self.started_in: float = 0.0
         atexit.register(self.stop)
@@ -145,6 +149,18 @@ class Devnet:
     @property
     def providers(self) -> list[ProviderInfo]:
         return [handle.info for handle in self._providers.values()]
+
+    @property
+    def router(self) -> RouterHandle:
+        """The Router emulator (``Devnet.start(router=True)``, the default): URL, keys, balances, faults."""
+        if self._router is None:
+            raise ConfigError("this devnet runs without the Router emulator: start it with Devnet.start(router=True)")
+        return self._router
+
+    @property
+    def router_account(self) -> DevAccount:
+        """The dev account reserved for the Router's wallet (the one after the users)."""
+        return dev_account(FIRST_USER_INDEX + len(self.users))
 
     def provider(self, name: str) -> ProviderHandle:
         """The handle of provider ``name`` (see :data:`DEFAULT_PROVIDERS`)."""
@@ -162,12 +178,18 @@ class Devnet:
         users: int = 5,
         settle_interval: float = 5.0,
         lock_time: int = chain.LOCK_TIME,
+        router: bool = True,
+        router_port: int = 0,
     ) -> Devnet:
-        """Start anvil, deploy the contracts, register and serve ``providers``."""
+        """Start anvil, deploy the contracts, register and serve ``providers``.
+
+        With ``router`` (the default) the Router emulator is started too (see :attr:`router`): its wallet
+        gets a ledger and a funded sub-account with every provider, and it serves on ``router_port``.
+        """
         _validate(providers, users, settle_interval)
         artifacts.find_node_modules()  # fail early, with the install hint, before starting anything
         started = time.perf_counter()
-        anvil = start_anvil(port=port, accounts=FIRST_USER_INDEX + users)
+        anvil = start_anvil(port=port, accounts=FIRST_USER_INDEX + users + 1)  # + the Router's wallet
         try:
             w3 = chain.connect(anvil.rpc_url)
             contracts = chain.deploy_all(w3, lock_time=lock_time)
@@ -179,6 +201,8 @@ class Devnet:
         try:
             for slot, spec in enumerate(providers):
                 net._add_provider(slot, spec, settle_interval)
+            if router:
+                net._start_router(router_port)
         except BaseException:
             net.stop()
             raise
@@ -236,6 +260,13 @@ class Devnet:
         )
         self._providers[spec.name] = ProviderHandle(self, info, runtime)
 
+    def _start_router(self, port: int) -> None:
+        wallet = self.router_account
+        names = [p.name for p in self.providers]
+        each = ROUTER_FUNDS_PER_PROVIDER
+        self.fund(wallet, names, ledger=each * len(names) + 10**18, each=each)
+        self._router = start_router(self.host, wallet, [routed(p) for p in self.providers], bind(port))
+
     def fund(
         self, user: DevAccount, providers: Sequence[str], *, ledger: int = 10 * 10**18, each: int = 2 * 10**18
     ) -> None:
@@ -260,6 +291,8 @@ class Devnet:
         result = self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
         if result.get("result") is not True:
             raise ConfigError(f"evm_revert({snapshot_id}) failed: {result}")
+        if self._router is not None:
+            self._router.reset()
 
     def increase_time(self, seconds: int) -> None:
         """Move chain time forward (e.g. past the refund lock time) and mine a block."""
@@ -267,8 +300,8 @@ class Devnet:
         self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready description: RPC, chain id, contracts, dev user keys and providers."""
-        return {
+        """JSON-ready description: RPC, chain id, contracts, dev user keys, providers and the Router."""
+        description = {
             "network": "devnet",
             "rpc_url": self.rpc_url,
             "chain_id": self.chain_id,
@@ -278,6 +311,9 @@ class Devnet:
             "providers": [asdict(p) for p in self.providers],
             "note": "dev keys from the public anvil mnemonic: never use them on a real network",
         }
+        if self._router is not None:
+            description["router"] = self._router.describe()
+        return description
 
     def write_description(self, path: Path | None = None) -> Path:
         """Write :meth:`describe` as JSON (default :func:`default_description_path`)."""
@@ -292,6 +328,11 @@ class Devnet:
             return
         self._stopped = True
         try:
+            if self._router is not None:
+                try:
+                    self._router.stop()
+                except Exception:
+                    log.exception("stopping the Router emulator failed")
             self.host.close()
         finally:
             self.anvil.stop()

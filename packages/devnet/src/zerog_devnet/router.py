@@ -1,0 +1,947 @@
+"""A local emulator of the hosted 0G Router (``router-api.0g.ai``), in front of the devnet providers.
+
+It follows the documented API (client-protocol §15.1): ``Authorization: Bearer sk-…`` keys with one
+balance per account, ``GET /v1/models`` (public), ``GET /v1/providers?model=``, ``GET /v1/account/balance``
+(``mk-`` management keys only: ``sk-`` keys get 403 ``insufficient_scope``), and the OpenAI-compatible
+``POST /v1/chat/completions`` (JSON and SSE), ``/v1/embeddings``, ``/v1/images/generations`` and
+``/v1/audio/transcriptions`` (multipart).
+
+The Router is itself a Direct client of the providers: it owns a funded devnet wallet (ledger and a
+sub-account with every provider), signs ``app-sk-`` session tokens and forwards each request to a provider
+chosen by ``X-0G-Provider-Address`` (pin; no fallback unless ``X-0G-Provider-Allow-Fallbacks: true``),
+``X-0G-Provider-Sort: price|latency`` or round-robin, failing over on connection errors, 5xx and 429. It
+debits the key's account by the provider's usage × price, passes ``ZG-Res-Key`` through and adds
+``X-0G-Provider: <address>``. Every response carries ``X-RateLimit-*-Requests`` headers; a key gets
+``rpm`` requests per minute, then 429 with ``Retry-After``.
+
+``verify_tee: true`` in the body makes the Router fetch the provider's TEE signature, recover the signer,
+compare it with the on-chain TEE signer and check that the signed hashes match the bytes it exchanged.
+The outcome is reported as ``x_0g_trace: {provider, request_id, tee_verified, detail}``:
+
+* JSON responses: a top-level ``x_0g_trace`` field of the body.
+* SSE streams: one extra ``chat.completion.chunk`` with ``"choices": []`` and the ``x_0g_trace`` field,
+  sent after the provider's last chunk and just before ``data: [DONE]`` (an OpenAI client sees an empty
+  chunk, like the usage chunk). Without ``verify_tee`` no trace is added and the stream is relayed as is.
+
+Errors use the OpenAI shape ``{"error": {"message", "type", "code"}, "request_id"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .accounts import DevAccount
+from .broker import billing, signing
+from .errors import ConfigError
+from .router_state import (
+    DEFAULT_KEY_BALANCE,
+    DEFAULT_KEYS,
+    DEFAULT_RPM,
+    KeyRegistry,
+    RequestLimits,
+    RoutedProvider,
+    RouterFaults,
+    RouterKey,
+    Routing,
+    Selector,
+    SessionSigner,
+    Sort,
+)
+
+if TYPE_CHECKING:
+    from .server import ProviderHost
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RoutedProvider", "RouterConfig", "RouterHandle", "RouterRuntime", "build_router_app", "start_router"]
+
+ROUTE_TYPES = {
+    "/chat/completions": "chatbot",
+    "/embeddings": "embedding",
+    "/images/generations": "text-to-image",
+    "/audio/transcriptions": "speech-to-text",
+}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "payment_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+TOP_UP_HINT = "top up at pc.0g.ai"
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_ROUTER_SIDE = ("validate session", "validate request", "insufficient balance", "model not supported")
+SIGNATURE_RETRIES = 4
+
+
+@dataclass
+class RouterConfig:
+    """Settings of the emulator."""
+
+    rpm: int = DEFAULT_RPM
+    """Requests per minute per key (then 429 with Retry-After)."""
+    attempt_timeout: float = 30.0
+    """Seconds one provider attempt may take before the Router fails over."""
+    max_attempts: int = 4
+    """Providers tried per request at most."""
+    keys: int = DEFAULT_KEYS
+    key_balance: int = DEFAULT_KEY_BALANCE
+
+
+class RouterError(Exception):
+    """Ends a request with the Router's error shape."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+class RouterRuntime:
+    """The emulator's live state: providers, keys, limits, health, session tokens, faults, HTTP client."""
+
+    def __init__(self, wallet: DevAccount, providers: Sequence[RoutedProvider], config: RouterConfig) -> None:
+        self.wallet = wallet
+        self.providers = list(providers)
+        self.config = config
+        self.keys = KeyRegistry()
+        self.limits = RequestLimits(config.rpm)
+        self.selector = Selector()
+        self.signer = SessionSigner(wallet)
+        self.faults = RouterFaults()
+        self.http: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=self.config.attempt_timeout)
+        return self.http
+
+    def models(self) -> dict[str, list[RoutedProvider]]:
+        """Model id → the acknowledged providers serving it (in registration order)."""
+        by_model: dict[str, list[RoutedProvider]] = {}
+        for provider in self.providers:
+            by_model.setdefault(provider.model, []).append(provider)
+        return by_model
+
+    def reset(self) -> None:
+        self.keys.reset()
+        self.limits.reset()
+        self.selector.reset()
+        self.faults.clear()
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# responses
+
+
+@dataclass
+class _Call:
+    """Per-request bookkeeping: id and the headers every response of this request carries."""
+
+    request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4().hex}")
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def all_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {**self.headers, "X-Request-Id": self.request_id, **(extra or {})}
+
+
+def _error_response(error: RouterError, call: _Call) -> JSONResponse:
+    kind = ERROR_TYPES.get(error.status, "server_error")
+    body = {"error": {"message": error.message, "type": kind, "code": error.code}, "request_id": call.request_id}
+    return JSONResponse(body, status_code=error.status, headers=call.all_headers(error.headers))
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+
+
+def _admit(rt: RouterRuntime, request: Request, call: _Call) -> RouterKey | None:
+    """Count the request against its key (or its client address) and set the rate-limit headers."""
+    secret = _bearer(request)
+    key = rt.keys.lookup(secret) if secret else None
+    host = request.client.host if request.client else "unknown"
+    decision = rt.limits.admit(key.secret if key is not None else f"anon:{host}")
+    call.headers.update(decision.headers())
+    if not decision.allowed:
+        raise RouterError(
+            429,
+            "rate_limit_exceeded",
+            f"rate limit exceeded: {decision.limit} requests per minute; retry after {decision.retry_after} s",
+            {"Retry-After": str(decision.retry_after)},
+        )
+    return key
+
+
+def _authenticate(request: Request, key: RouterKey | None, kind: str) -> RouterKey:
+    secret = _bearer(request)
+    if secret is None:
+        raise RouterError(400, "missing_authorization", "missing Authorization header: send `Bearer sk-…`")
+    if key is None:
+        raise RouterError(401, "invalid_api_key", "invalid API key: create one at pc.0g.ai (Dashboard → API Keys)")
+    if key.revoked:
+        raise RouterError(401, "api_key_revoked", "this API key has been revoked")
+    if key.kind != kind:
+        needed = "an sk- inference key" if kind == "sk" else "an mk- management key with scope account:read"
+        raise RouterError(403, "insufficient_scope", f"this key cannot call {request.url.path}: use {needed}")
+    return key
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the request as the Router reads it
+
+
+@dataclass
+class _Spec:
+    route: str
+    model: str
+    forward_body: bytes
+    content_type: str
+    verify: bool
+    stream: bool
+    routing_body: dict[str, Any]
+    n_images: int = 1
+
+
+def _json_spec(route: str, body: bytes) -> _Spec:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise RouterError(400, "invalid_body", "the request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise RouterError(400, "invalid_body", "the request body must be a JSON object")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise RouterError(400, "invalid_body", "`model` is required (see GET /v1/models)")
+    verify = payload.pop("verify_tee", False) is True
+    routing = payload.pop("provider", None)
+    stream = route == "/chat/completions" and payload.get("stream") is True
+    if stream:  # the Router bills from the usage chunk, so it always asks for it
+        options = payload.get("stream_options")
+        payload["stream_options"] = {"include_usage": True, **(options if isinstance(options, dict) else {})}
+    n = payload.get("n", 1)
+    forward = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return _Spec(
+        route,
+        model,
+        forward,
+        "application/json",
+        verify,
+        stream,
+        routing if isinstance(routing, dict) else {},
+        n if isinstance(n, int) and n > 0 else 1,
+    )
+
+
+async def _multipart_spec(route: str, request: Request) -> _Spec:
+    try:
+        form = await request.form()
+    except Exception as exc:  # python-multipart raises several types
+        raise RouterError(400, "invalid_body", f"cannot parse the multipart body: {exc}") from None
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes, str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            files[name] = (value.filename or name, await value.read(), value.content_type or "application/octet-stream")
+        else:
+            fields[name] = value
+    await form.close()
+    verify = fields.pop("verify_tee", "").lower() == "true"
+    model = fields.get("model", "")
+    if not model:
+        raise RouterError(400, "invalid_body", "`model` is required (see GET /v1/models)")
+    if "file" not in files:
+        raise RouterError(400, "invalid_body", "the multipart body needs a `file` part")
+    rebuilt = httpx.Request("POST", "http://multipart.invalid", data=fields, files=files)
+    return _Spec(route, model, rebuilt.read(), rebuilt.headers["content-type"], verify, False, {})
+
+
+def _routing(request: Request, body: dict[str, Any]) -> Routing:
+    headers = request.headers
+    pin = headers.get("x-0g-provider-address")
+    if pin is not None:
+        pin = pin.strip()
+        if not _ADDRESS.fullmatch(pin):
+            raise RouterError(400, "invalid_provider_header", f"X-0G-Provider-Address must be a 0x address: {pin!r}")
+    sort = headers.get("x-0g-provider-sort") or body.get("sort")
+    if sort is not None:
+        sort = str(sort).strip().lower()
+        if sort not in ("price", "latency"):
+            raise RouterError(400, "invalid_provider_header", f"X-0G-Provider-Sort must be price or latency: {sort!r}")
+    order: Sort | None = "price" if sort == "price" else "latency" if sort == "latency" else None
+    raw = headers.get("x-0g-provider-allow-fallbacks")
+    fallbacks: bool | None = {"true": True, "false": False}.get((raw or "").strip().lower())
+    if raw is None and isinstance(body.get("allow_fallbacks"), bool):
+        fallbacks = body["allow_fallbacks"]
+    trust = headers.get("x-0g-provider-trust-mode") or body.get("trust_mode")
+    if trust is not None:
+        trust = str(trust).strip().lower()
+        if trust == "standard":
+            raise RouterError(400, "invalid_provider_header", "trust mode 'standard' is no longer accepted")
+        if trust not in ("verified", "private"):
+            raise RouterError(400, "invalid_provider_header", "X-0G-Provider-Trust-Mode must be verified or private")
+    return Routing(pin=pin, sort=order, allow_fallbacks=fallbacks, trust_mode=trust)
+
+
+def _candidates(rt: RouterRuntime, spec: _Spec, routing: Routing) -> list[RoutedProvider]:
+    serving = rt.models().get(spec.model)
+    if not serving:
+        raise RouterError(404, "model_not_found", f"model {spec.model!r} not found: GET /v1/models lists the models")
+    expected = ROUTE_TYPES[spec.route]
+    typed = [p for p in serving if p.service_type == expected]
+    if not typed:
+        kind = serving[0].service_type
+        message = f"model {spec.model!r} is a {kind} model: it does not serve {spec.route}"
+        raise RouterError(400, "invalid_body", message)
+    if routing.pin is not None and all(p.address.lower() != routing.pin.lower() for p in typed):
+        raise RouterError(400, "invalid_provider_header", f"provider {routing.pin} does not serve model {spec.model!r}")
+    usable = [p for p in typed if p.acknowledged]  # devnet providers are all TeeML: both trust modes accept them
+    if not usable:
+        if routing.trust_mode == "private":
+            raise RouterError(503, "no_provider_for_trust_mode", "no provider available for trust mode: tier=private")
+        raise RouterError(503, "no_available_provider", f"no TEE-acknowledged provider serves {spec.model!r}")
+    return usable
+
+
+# ---------------------------------------------------------------------------------------------------------
+# forwarding
+
+
+@dataclass
+class _Failure:
+    provider: RoutedProvider
+    status: int | None
+    message: str
+    retry_after: str | None = None
+
+    def describe(self) -> str:
+        what = f"HTTP {self.status}" if self.status is not None else "unreachable"
+        return f"{self.provider.address} ({what}: {self.message[:200]})"
+
+
+@dataclass
+class _Rejected:
+    """The provider refused the request itself (4xx): no failover, the caller must fix the request."""
+
+    provider: RoutedProvider
+    status: int
+    message: str
+
+
+def _provider_message(content: bytes) -> str:
+    text = content.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message")
+    return str(error) if error else text
+
+
+async def _attempt(rt: RouterRuntime, provider: RoutedProvider, spec: _Spec) -> httpx.Response | _Failure | _Rejected:
+    headers = {"Authorization": rt.signer.header(provider.address), "Content-Type": spec.content_type}
+    client = rt.client()
+    request = client.build_request("POST", provider.endpoint + spec.route, headers=headers, content=spec.forward_body)
+    started = time.monotonic()
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        return _Failure(provider, None, f"{type(exc).__name__}: {exc}")
+    if response.status_code == 200:
+        rt.selector.succeeded(provider.address, (time.monotonic() - started) * 1000)
+        return response
+    try:
+        content = await response.aread()
+    except httpx.HTTPError:
+        content = b""
+    finally:
+        await response.aclose()
+    message = _provider_message(content)
+    status = response.status_code
+    if "validate session" in message:
+        rt.signer.invalidate(provider.address)
+    if status == 429 or status >= 500 or any(marker in message.lower() for marker in _ROUTER_SIDE):
+        return _Failure(provider, status, message, response.headers.get("retry-after"))
+    return _Rejected(provider, status, message)
+
+
+def _exhausted(spec: _Spec, failures: list[_Failure]) -> RouterError:
+    tried = "; ".join(f.describe() for f in failures)
+    if not failures:
+        return RouterError(503, "no_available_provider", f"no provider available for model {spec.model!r}")
+    if all(f.status == 429 for f in failures):
+        waits = [int(float(f.retry_after)) for f in failures if f.retry_after and f.retry_after.isdigit()]
+        wait = str(max(1, min(waits))) if waits else "1"
+        message = f"every provider of {spec.model!r} is rate-limiting the Router: {tried}"
+        return RouterError(429, "rate_limit_exceeded", message, {"Retry-After": wait})
+    if all(f.status is None for f in failures):
+        return RouterError(503, "no_available_provider", f"no provider of {spec.model!r} could be reached: {tried}")
+    return RouterError(502, "provider_error", f"all providers failed for model {spec.model!r}: {tried}")
+
+
+def _decoded_images(data: dict[str, Any]) -> list[bytes] | None:
+    images = []
+    for item in data.get("data") or []:
+        encoded = item.get("b64_json") if isinstance(item, dict) else None
+        if not isinstance(encoded, str):
+            return None
+        try:
+            images.append(base64.b64decode(encoded))
+        except (binascii.Error, ValueError):
+            return None
+    return images
+
+
+def _fee(spec: _Spec, provider: RoutedProvider, data: dict[str, Any]) -> int:
+    """The provider's bill for this response (the broker's formulas), which the Router passes on."""
+    prices = provider.prices
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+    if spec.route == "/images/generations":
+        return billing.image_fee(spec.n_images, prices).total
+    if spec.route == "/embeddings":
+        return billing.embedding_fee(usage, prices).total
+    if spec.route == "/audio/transcriptions":
+        if usage is None and isinstance(data.get("duration"), (int, float)):
+            usage = {"type": "duration", "seconds": data["duration"]}
+        return billing.transcription_fee(usage, str(data.get("text", "")), prices).total
+    content = "".join(
+        str((c.get("message") or {}).get("content") or "") for c in data.get("choices", []) if isinstance(c, dict)
+    )
+    return billing.chat_fee(usage, content, prices).total
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _bound(text: str, request_body: bytes, response_body: bytes, images: list[bytes] | None) -> bool:
+    """The signed ``sha256(request):sha256(response)`` (or image hashes) match the exchanged bytes."""
+    request_hash, _, response_part = text.partition(":")
+    if request_hash != _sha256(request_body):
+        return False
+    if response_part == _sha256(response_body):
+        return True
+    return images is not None and response_part == ",".join(_sha256(image) for image in images)
+
+
+async def _verify(
+    rt: RouterRuntime, provider: RoutedProvider, chat_key: str | None, spec: _Spec, response_body: bytes, data: Any
+) -> tuple[bool, str]:
+    """Fetch the provider's signature for ``chat_key`` and check signer and content binding."""
+    forced = rt.faults.state.tee_verified
+    verified, detail = await _check_signature(rt, provider, chat_key, spec, response_body, data)
+    if forced is not None:
+        return forced, f"forced by the Router fault tee_verified={forced} ({detail})"
+    return verified, detail
+
+
+async def _check_signature(
+    rt: RouterRuntime, provider: RoutedProvider, chat_key: str | None, spec: _Spec, response_body: bytes, data: Any
+) -> tuple[bool, str]:
+    if not chat_key:
+        return False, "the provider sent no ZG-Res-Key, so there is no signature to fetch"
+    url = f"{provider.endpoint}/signature/{chat_key}"
+    status = 0
+    for attempt in range(SIGNATURE_RETRIES):
+        try:
+            result = await rt.client().get(url, params={"model": provider.model}, timeout=10.0)
+        except httpx.HTTPError as exc:
+            return False, f"signature fetch failed: {type(exc).__name__}: {exc}"
+        status = result.status_code
+        if status == 200:
+            break
+        await asyncio.sleep(0.05 * (attempt + 1))
+    else:
+        return False, f"the provider's signature endpoint answered HTTP {status}"
+    try:
+        payload = result.json()
+        text, signature = str(payload["text"]), str(payload["signature"])
+        recovered = signing.recover_text_signer(text, signature)
+    except Exception as exc:  # malformed JSON or signature
+        return False, f"malformed signature from the provider: {exc}"
+    if recovered.lower() != provider.tee_signer.lower():
+        return False, f"signed by {recovered}, not by the provider's on-chain TEE signer {provider.tee_signer}"
+    images = _decoded_images(data) if spec.route == "/images/generations" and isinstance(data, dict) else None
+    if spec.route == "/images/generations" and images is None:
+        if text.partition(":")[0] == _sha256(spec.forward_body):
+            return True, "TEE signer verified; image URLs: only the request hash could be compared"
+        return False, "the signed request hash does not match the request the Router sent"
+    if not _bound(text, spec.forward_body, response_body, images):
+        return False, "TEE signer verified, but the signed hashes do not match the bytes exchanged"
+    return True, "signed by the provider's on-chain TEE signer over the exact bytes exchanged"
+
+
+def _trace(provider: RoutedProvider, call: _Call, verified: bool, detail: str) -> dict[str, Any]:
+    return {"provider": provider.address, "request_id": call.request_id, "tee_verified": verified, "detail": detail}
+
+
+def _success_headers(call: _Call, provider: RoutedProvider, upstream: httpx.Response) -> dict[str, str]:
+    extra = {"X-0G-Provider": provider.address}
+    res_key = upstream.headers.get("zg-res-key")
+    if res_key:
+        extra["ZG-Res-Key"] = res_key
+    return call.all_headers(extra)
+
+
+async def _complete(
+    rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, provider: RoutedProvider, upstream: httpx.Response
+) -> Response | _Failure:
+    try:
+        content = await upstream.aread()
+    except httpx.HTTPError as exc:
+        return _Failure(provider, None, f"response broke off: {type(exc).__name__}: {exc}")
+    finally:
+        await upstream.aclose()
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return _Failure(provider, 200, "the provider sent a body that is not a JSON object")
+    fee = _fee(spec, provider, data)
+    rt.keys.debit(key, fee, _usage_row(call, spec, provider, data.get("usage")))
+    headers = _success_headers(call, provider, upstream)
+    body = content
+    if spec.verify and not rt.faults.state.omit_trace:
+        verified, detail = await _verify(rt, provider, upstream.headers.get("zg-res-key"), spec, content, data)
+        data["x_0g_trace"] = _trace(provider, call, verified, detail)
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code=200, headers=headers, media_type="application/json")
+
+
+def _usage_row(call: _Call, spec: _Spec, provider: RoutedProvider, usage: Any) -> dict[str, Any]:
+    return {
+        "request_id": call.request_id,
+        "created_at": int(time.time()),
+        "model": spec.model,
+        "provider": provider.address,
+        "endpoint": spec.route,
+        "usage": usage if isinstance(usage, dict) else None,
+        "source": "api",
+    }
+
+
+def _first_chunk(line: bytes) -> dict[str, Any] | None:
+    if not line.startswith(b"data:") or line.strip() == b"data: [DONE]":
+        return None
+    try:
+        payload = json.loads(line[5:])
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _relay(
+    rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, provider: RoutedProvider, upstream: httpx.Response
+) -> AsyncIterator[bytes]:
+    """Relay the provider's SSE lines; with ``verify_tee`` hold ``[DONE]`` back for the trace chunk."""
+
+    async def body() -> AsyncIterator[bytes]:
+        received = bytearray()
+        lines: list[bytes] = []
+        held: list[bytes] = []
+        buffer = b""
+        first: dict[str, Any] | None = None
+        try:
+            try:
+                async for data in upstream.aiter_raw():
+                    received += data
+                    buffer += data
+                    out = bytearray()
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        lines.append(line)
+                        first = first or _first_chunk(line)
+                        if spec.verify and (held or line.strip() == b"data: [DONE]"):
+                            held.append(line + b"\n")
+                        else:
+                            out += line + b"\n"
+                    if out:
+                        yield bytes(out)
+            except httpx.HTTPError as exc:
+                message = f"the provider's stream broke off: {type(exc).__name__}: {exc}"
+                error = {"message": message, "type": "server_error", "code": "provider_error"}
+                yield b"data: " + json.dumps({"error": error, "request_id": call.request_id}).encode() + b"\n\n"
+                return
+            if buffer:
+                lines.append(buffer)
+                yield buffer
+            if spec.verify and not rt.faults.state.omit_trace:
+                chat_key = upstream.headers.get("zg-res-key")
+                verified, detail = await _verify(rt, provider, chat_key, spec, bytes(received), None)
+                chunk = {
+                    "id": (first or {}).get("id", ""),
+                    "object": "chat.completion.chunk",
+                    "created": (first or {}).get("created", int(time.time())),
+                    "model": (first or {}).get("model", spec.model),
+                    "choices": [],
+                    "x_0g_trace": _trace(provider, call, verified, detail),
+                }
+                yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+            if held:
+                yield b"".join(held)
+        finally:
+            await upstream.aclose()
+            usage, text = billing.usage_from_sse(lines)
+            fee = billing.chat_fee(usage, text, provider.prices).total
+            rt.keys.debit(key, fee, _usage_row(call, spec, provider, usage))
+
+    return body()
+
+
+async def _forward(
+    rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, order: list[RoutedProvider]
+) -> Response:
+    failures: list[_Failure] = []
+    for provider in order[: rt.config.max_attempts]:
+        outcome = await _attempt(rt, provider, spec)
+        if isinstance(outcome, _Rejected):
+            extra = {"X-0G-Provider": provider.address}
+            message = f"provider {provider.address} rejected the request: {outcome.message}"
+            return _error_response(RouterError(400, "invalid_request", message, extra), call)
+        if isinstance(outcome, _Failure):
+            failures.append(outcome)
+            rt.selector.failed(provider.address)
+            continue
+        streamed = outcome.headers.get("content-type", "").startswith("text/event-stream")
+        if spec.stream and streamed:
+            headers = _success_headers(call, provider, outcome)
+            headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            relay = _relay(rt, key, call, spec, provider, outcome)
+            return StreamingResponse(relay, headers=headers, media_type="text/event-stream")
+        result = await _complete(rt, key, call, spec, provider, outcome)
+        if isinstance(result, _Failure):
+            failures.append(result)
+            rt.selector.failed(provider.address)
+            continue
+        return result
+    raise _exhausted(spec, failures)
+
+
+async def _router_fault(rt: RouterRuntime) -> None:
+    state = rt.faults.state
+    if state.latency_ms > 0:
+        await asyncio.sleep(state.latency_ms / 1000)
+    status = state.http_status
+    if not status:
+        return
+    codes = {429: "rate_limit_exceeded", 502: "provider_error", 503: "no_available_provider"}
+    headers = {"Retry-After": "1"} if status == 429 else {}
+    raise RouterError(status, codes.get(status, "internal_error"), f"injected Router fault (HTTP {status})", headers)
+
+
+async def handle_inference(rt: RouterRuntime, request: Request, route: str) -> Response:
+    """One inference request: auth, limits, parsing, routing, balance, forwarding with failover."""
+    call = _Call()
+    try:
+        key = _authenticate(request, _admit(rt, request, call), "sk")
+        await _router_fault(rt)
+        if route == "/audio/transcriptions" or "multipart/" in request.headers.get("content-type", ""):
+            spec = await _multipart_spec(route, request)
+        else:
+            spec = _json_spec(route, await request.body())
+        routing = _routing(request, spec.routing_body)
+        candidates = _candidates(rt, spec, routing)
+        if not rt.keys.has_balance(key):
+            raise RouterError(402, "insufficient_balance", f"insufficient balance: {TOP_UP_HINT}")
+        return await _forward(rt, key, call, spec, rt.selector.order(candidates, routing))
+    except RouterError as error:
+        return _error_response(error, call)
+    except Exception:
+        log.exception("router request %s failed", call.request_id)
+        return _error_response(RouterError(500, "internal_error", "internal error in the Router"), call)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# listings and account
+
+
+def model_entry(model: str, providers: list[RoutedProvider]) -> dict[str, Any]:
+    """A ``/v1/models`` entry; ``pricing`` is the cheapest provider's (each provider's is on /v1/providers)."""
+    cheapest = min(providers, key=lambda p: p.price_key)
+    return {
+        "id": model,
+        "object": "model",
+        "created": 0,
+        "owned_by": "zerog-devnet",
+        "name": model.rsplit("/", 1)[-1],
+        "type": providers[0].service_type,
+        "verifiability": "TeeML",
+        "supported_formats": ["openai"],
+        "context_length": 8192,
+        "pricing": cheapest.pricing(),
+        "provider_count": len(providers),
+    }
+
+
+def provider_entry(rt: RouterRuntime, provider: RoutedProvider) -> dict[str, Any]:
+    latency = rt.selector.latency(provider.address)
+    return {
+        "address": provider.address,
+        "name": provider.name,
+        "model": provider.model,
+        "service_type": provider.service_type,
+        "verifiability": "TeeML",
+        "tee_signer": provider.tee_signer,
+        "tee_acknowledged": provider.acknowledged,
+        "pricing": provider.pricing(),
+        "latency_ms": round(latency, 1) if latency is not None else None,
+        "healthy": rt.selector.healthy(provider.address),
+    }
+
+
+async def _guarded(rt: RouterRuntime, request: Request, kind: str | None, build: Any) -> Response:
+    """Admit, authenticate (``kind`` sk/mk, or None for public routes) and answer ``build(request, key)``."""
+    call = _Call()
+    try:
+        key = _admit(rt, request, call)
+        if kind is not None:
+            key = _authenticate(request, key, kind)
+        return JSONResponse(build(rt, request, key), headers=call.all_headers())
+    except RouterError as error:
+        return _error_response(error, call)
+
+
+def _list_models(rt: RouterRuntime, _request: Request, _key: RouterKey | None) -> dict[str, Any]:
+    return {"object": "list", "data": [model_entry(m, ps) for m, ps in rt.models().items()]}
+
+
+def _list_providers(rt: RouterRuntime, request: Request, _key: RouterKey | None) -> dict[str, Any]:
+    model = request.query_params.get("model") or request.query_params.get("model_id")
+    kind = request.query_params.get("service_type")
+    chosen = rt.providers
+    if model:
+        chosen = rt.models().get(model, [])
+        if not chosen:
+            raise RouterError(404, "model_not_found", f"model {model!r} not found: GET /v1/models lists the models")
+    if kind:
+        chosen = [p for p in chosen if p.service_type == kind]
+    return {"object": "list", "model": model, "data": [provider_entry(rt, p) for p in chosen if p.acknowledged]}
+
+
+def _balance(_rt: RouterRuntime, _request: Request, key: RouterKey | None) -> dict[str, Any]:
+    assert key is not None
+    amount = str(key.account.balance)
+    return {
+        "address": key.account.address,
+        "deposit_balance": amount,
+        "credit_balance": "0",
+        "total_balance": amount,
+        "balance": amount,
+    }
+
+
+def _history(_rt: RouterRuntime, request: Request, key: RouterKey | None) -> dict[str, Any]:
+    assert key is not None
+    try:
+        limit = int(request.query_params.get("limit") or 50)
+        offset = int(request.query_params.get("offset") or 0)
+    except ValueError:
+        raise RouterError(400, "invalid_body", "limit and offset must be integers") from None
+    rows = list(reversed(key.account.usage))
+    return {"object": "list", "data": rows[offset : offset + limit], "total": len(rows)}
+
+
+def build_router_app(rt: RouterRuntime) -> Starlette:
+    """The Starlette app of the emulator."""
+
+    def inference(route: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await handle_inference(rt, request, route)
+
+        return endpoint
+
+    def listing(kind: str | None, build: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await _guarded(rt, request, kind, build)
+
+        return endpoint
+
+    async def not_found(request: Request) -> Response:
+        call = _Call()
+        try:
+            _admit(rt, request, call)
+        except RouterError as error:
+            return _error_response(error, call)
+        return _error_response(RouterError(404, "not_found", f"no route {request.method} {request.url.path}"), call)
+
+    routes = [Route(f"/v1{path}", inference(path), methods=["POST"]) for path in ROUTE_TYPES]
+    routes += [
+        Route("/v1/models", listing(None, _list_models), methods=["GET"]),
+        Route("/v1/providers", listing(None, _list_providers), methods=["GET"]),
+        Route("/v1/account/balance", listing("mk", _balance), methods=["GET"]),
+        Route("/v1/account/usage/history", listing("mk", _history), methods=["GET"]),
+        Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
+    return Starlette(routes=routes)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# serving and control
+
+
+class RouterHandle:
+    """``net.router``: the running emulator (URL, keys, balances, faults)."""
+
+    def __init__(self, host: ProviderHost, runtime: RouterRuntime, url: str) -> None:
+        self._host = host
+        self.runtime = runtime
+        self.url = url
+        """Base URL including ``/v1`` (what an OpenAI client takes as ``base_url``)."""
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> str:
+        """The Router's own wallet (it pays the providers from its sub-accounts)."""
+        return self.runtime.wallet.address
+
+    @property
+    def api_keys(self) -> list[str]:
+        """The ``sk-devnet-…`` inference keys (public dev material, like the anvil keys)."""
+        return self.runtime.keys.keys("sk")
+
+    @property
+    def management_keys(self) -> list[str]:
+        """The ``mk-devnet-…`` management keys (scope ``account:read``), one per account."""
+        return self.runtime.keys.keys("mk")
+
+    @property
+    def faults(self) -> RouterFaults:
+        return self.runtime.faults
+
+    @property
+    def providers(self) -> list[RoutedProvider]:
+        return list(self.runtime.providers)
+
+    def balance(self, key: str) -> int:
+        """The balance (neuron) of the account ``key`` (an sk- or mk- key) belongs to."""
+        return self.runtime.keys.get(key).account.balance
+
+    def set_balance(self, key: str, neuron: int) -> None:
+        self.runtime.keys.set_balance(self.runtime.keys.get(key), neuron)
+
+    def usage(self, key: str) -> list[dict[str, Any]]:
+        """The billed requests of the key's account, oldest first (``cost`` in neuron)."""
+        return [dict(row) for row in self.runtime.keys.get(key).account.usage]
+
+    def create_key(self, balance: int = DEFAULT_KEY_BALANCE) -> str:
+        """A new account with ``balance`` neuron and an sk- key for it."""
+        return self.runtime.keys.create_key(self.runtime.keys.create_account(balance), "sk")
+
+    def create_management_key(self, key: str) -> str:
+        """An mk- key on the same account as ``key``."""
+        return self.runtime.keys.create_key(self.runtime.keys.get(key).account, "mk")
+
+    def revoke(self, key: str) -> None:
+        self.runtime.keys.revoke(self.runtime.keys.get(key))
+
+    def set_rate_limit(self, rpm: int) -> None:
+        """Requests per minute per key from now on (windows restart)."""
+        if rpm < 1:
+            raise ConfigError("rpm must be >= 1")
+        self.runtime.limits.rpm = rpm
+        self.runtime.limits.reset()
+
+    def reset(self) -> None:
+        """Initial balances, fresh rate-limit windows and provider health, no faults, nothing revoked."""
+        self.runtime.reset()
+        self.runtime.limits.rpm = self.runtime.config.rpm
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "address": self.address,
+            "api_keys": [{"key": k, "balance": str(self.balance(k))} for k in self.api_keys],
+            "management_keys": self.management_keys,
+            "rate_limit_rpm": self.runtime.limits.rpm,
+            "note": "sk-/mk- devnet keys are public dev material: they only work on this local Router",
+        }
+
+    # -- lifecycle (runs on the provider host's loop)
+
+    def _serve(self, sock: socket.socket) -> None:
+        self._host.call(self._aserve(sock))
+
+    async def _aserve(self, sock: socket.socket) -> None:
+        config = uvicorn.Config(
+            build_router_app(self.runtime), lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=30
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:  # uvicorn exposes only this flag
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.005)
+
+    def stop(self) -> None:
+        """Stop serving and close the Router's HTTP client."""
+        self._host.call(self._astop())
+
+    async def _astop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+        if self._task is not None:
+            await asyncio.wait([self._task], timeout=5)
+        self._server, self._task = None, None
+        await self.runtime.aclose()
+
+    def __repr__(self) -> str:
+        return f"RouterHandle(url={self.url!r}, address={self.address!r})"
+
+
+def start_router(
+    host: ProviderHost,
+    wallet: DevAccount,
+    providers: Sequence[RoutedProvider],
+    sock: socket.socket,
+    config: RouterConfig | None = None,
+) -> RouterHandle:
+    """Create the default accounts and keys and serve the emulator on ``sock``."""
+    runtime = RouterRuntime(wallet, providers, config or RouterConfig())
+    for _ in range(runtime.config.keys):
+        account = runtime.keys.create_account(runtime.config.key_balance)
+        runtime.keys.create_key(account, "sk")
+        runtime.keys.create_key(account, "mk")
+    handle = RouterHandle(host, runtime, f"http://127.0.0.1:{sock.getsockname()[1]}/v1")
+    handle._serve(sock)
+    return handle
+
+
+def routed(info: Any) -> RoutedProvider:
+    """A :class:`RoutedProvider` from a ``ProviderInfo`` (same field names)."""
+    return RoutedProvider(**{k: v for k, v in asdict(info).items() if k in RoutedProvider.__dataclass_fields__})

@@ -1,0 +1,115 @@
+"""``ZeroGEmbeddings``: LangChain embeddings from 0G providers that serve ``/embeddings``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from langchain_core.embeddings import Embeddings
+from pydantic import ConfigDict, Field, model_validator
+from typing_extensions import Self
+
+from zerog_compute import EmbeddingsResponse
+
+from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
+
+SERVICE_TYPE = "embedding"
+
+
+class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
+    """Text embeddings served by 0G Compute ``embedding`` providers (Direct mode), sync and async.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_zerog import ZeroGEmbeddings
+
+            embeddings = ZeroGEmbeddings(model="BAAI/bge-m3", network="testnet")  # providers discovered
+            vectors = embeddings.embed_documents(["the cat sat", "a dog ran"])
+
+    ``provider=`` pins one provider, ``providers=[...]`` fails over in order, ``model=`` discovers the
+    providers serving that model; with none of them every acknowledged embedding provider is a
+    candidate. Texts are sent in batches of ``chunk_size`` (async batches run concurrently).
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    model: str | None = Field(default=None, alias="model_name")
+    provider: str | None = None
+    providers: list[str] | None = None
+    strategy: Literal["priority", "price", "latency", "round_robin"] = "priority"
+    pool_options: dict[str, Any] = Field(default_factory=dict)
+    chunk_size: int = Field(default=256, ge=1, le=2048)
+    """Texts per request (a provider accepts at most 2048 inputs)."""
+    dimensions: int | None = None
+    """Output dimensions, for models that support shortening."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_target(self) -> Self:
+        if self.provider and self.providers:
+            raise ValueError("pass provider=... (one provider) or providers=[...] (a failover pool), not both")
+        return self
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"private_key": ENV_PRIVATE_KEY, "router_api_key": ENV_ROUTER_API_KEY}
+
+    def _target_options(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "providers": self.providers,
+            "model": self.model,
+            "strategy": self.strategy,
+            **self.pool_options,
+        }
+
+    def _params(self) -> dict[str, Any]:
+        params = dict(self.model_kwargs)
+        if self.dimensions is not None:
+            params["dimensions"] = self.dimensions
+        if self.provider and self.model:
+            params["model"] = self.model
+        return params
+
+    def _batches(self, texts: list[str]) -> list[list[str]]:
+        return [texts[i : i + self.chunk_size] for i in range(0, len(texts), self.chunk_size)]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed texts, ``chunk_size`` per request; the vectors come back in input order."""
+        if not texts:
+            return []
+        target, where = self.zerog_clients.target(SERVICE_TYPE, **self._target_options())
+        vectors: list[list[float]] = []
+        for batch in self._batches(texts):
+            vectors.extend(_vectors(target.embeddings.create(input=batch, **where, **self._params()), len(batch)))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async :meth:`embed_documents`; the batches are sent concurrently."""
+        if not texts:
+            return []
+        target, where = await self.zerog_clients.atarget(SERVICE_TYPE, **self._target_options())
+        batches = self._batches(texts)
+        replies = await asyncio.gather(
+            *(target.embeddings.create(input=batch, **where, **self._params()) for batch in batches)
+        )
+        return [vector for reply, batch in zip(replies, batches, strict=True) for vector in _vectors(reply, len(batch))]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self.aembed_documents([text]))[0]
+
+
+def _vectors(reply: EmbeddingsResponse, expected: int) -> list[list[float]]:
+    data = sorted(reply.data, key=lambda item: item.index)
+    if len(data) != expected:
+        raise ValueError(f"the provider returned {len(data)} embeddings for {expected} inputs")
+    vectors = []
+    for item in data:
+        if isinstance(item.embedding, str):
+            raise ValueError("got a base64 embedding: do not set encoding_format in model_kwargs")
+        vectors.append([float(x) for x in item.embedding])
+    return vectors

@@ -131,6 +131,7 @@ class _ClientBase:
         deny: Sequence[str] = (),
         cooldown: float = 30.0,
         deadline: float | None = None,
+        attempt_timeout: float | None = None,
         on_event: Callable[[failover.PoolEvent], Any] | None = None,
     ) -> PoolState:
         config = pool_config(
@@ -145,6 +146,7 @@ class _ClientBase:
             deny=deny,
             cooldown=cooldown,
             deadline=deadline,
+            attempt_timeout=attempt_timeout,
             on_event=on_event,
         )
         return PoolState(config)
@@ -586,6 +588,7 @@ def pool_config(
     cooldown: float,
     deadline: float | None,
     on_event: Callable[[failover.PoolEvent], Any] | None,
+    attempt_timeout: float | None = None,
 ) -> PoolConfig:
     """Validate pool options (shared by both clients)."""
     return PoolConfig(
@@ -600,5 +603,6 @@ def pool_config(
         deny=frozenset(d.lower() for d in deny),
         cooldown=cooldown,
         deadline=deadline,
+        attempt_timeout=attempt_timeout,
         on_event=on_event,
     )

@@ -91,6 +91,7 @@ class PoolConfig:
     cooldown: float = 30.0
     max_cooldown: float = 300.0
     deadline: float | None = None
+    attempt_timeout: float | None = None
     on_event: Callable[[PoolEvent], Any] | None = None
 
     def __post_init__(self) -> None:
@@ -263,6 +264,16 @@ def remaining(state: PoolState, started: float) -> float | None:
     return state.config.deadline - (state.clock() - started)
 
 
+def attempt_timeout(state: PoolState, left: float | None, candidates_left: int) -> float | None:
+    """Time for one attempt: the rest of the deadline shared with the candidates still to try,
+    so one hanging provider cannot use up the whole deadline; capped by ``attempt_timeout``."""
+    share = None if left is None else left / max(candidates_left, 1)
+    cap = state.config.attempt_timeout
+    if share is None:
+        return cap
+    return share if cap is None else min(share, cap)
+
+
 def exhausted(state: PoolState, errors: dict[str, ZeroGError], why: str) -> ExhaustedError:
     emit(state, PoolEvent(kind="exhausted", error=why))
     detail = "; ".join(f"{p}: {type(e).__name__}: {e}" for p, e in errors.items()) or "no provider was available"
@@ -280,10 +291,12 @@ def complete(
 ) -> Flow[calls.Completed]:
     """Send one non-streamed request through the pool."""
     started, errors = state.clock(), dict[str, ZeroGError]()
-    for attempt, service in enumerate((yield from candidates_in_order(ctx, state))):
+    order = yield from candidates_in_order(ctx, state)
+    for attempt, service in enumerate(order):
         left = remaining(state, started)
         if left is not None and left <= 0:
             raise exhausted(state, errors, "deadline reached")
+        timeout = attempt_timeout(state, left, len(order) - attempt)
         emit(state, PoolEvent(kind="attempt", provider=service.provider, attempt=attempt))
         try:
             done = yield from calls.complete(
@@ -293,7 +306,7 @@ def complete(
                 payload,
                 model=model or state.config.model,
                 files=files,
-                timeout=left,
+                timeout=timeout,
                 max_retries=0,
             )
             if ctx.verification == "enforce":
@@ -338,7 +351,7 @@ class StreamAttempts:
             raise exhausted(self.state, self.errors, "deadline reached")
         emit(self.state, PoolEvent(kind="attempt", provider=service.provider, attempt=attempt))
         self.received = 0
-        return left
+        return attempt_timeout(self.state, left, len(self.order) - attempt)
 
     def failed(self, attempt: int, service: Service, error: ZeroGError) -> None:
         """Re-raise unless the pool may move on (only before the first chunk, only for failover errors)."""

@@ -31,7 +31,7 @@ format: python
 	$(RUN) ruff check --fix .
 
 typecheck: python
-	$(RUN) mypy packages/core/src packages/devnet/src
+	$(RUN) mypy packages/core/src packages/devnet/src packages/langchain/src packages/llamaindex/src
 
 # pytest exit code 5 means "no tests ran": treat it as the failure it is.
 pytest: install
@@ -41,7 +41,7 @@ pytest: install
 test: install lint typecheck pytest
 
 demo: install
-	$(RUN) python examples/devnet_tour.py
+	$(RUN) python examples/demo.py
 
 bench: install
 	$(RUN) python bench/devnet_startup.py

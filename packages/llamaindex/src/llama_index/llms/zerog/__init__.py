@@ -1,5 +1,7 @@
-"""llama-index-zerog: LlamaIndex integration for the 0G Compute Network."""
+"""LlamaIndex LLM for the 0G Compute Network: ``from llama_index.llms.zerog import ZeroG``."""
+
+from .base import ZeroG
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["ZeroG", "__version__"]

@@ -53,6 +53,18 @@ class LcNet:
         """Constructor arguments that point a langchain-zerog class at this devnet."""
         return {"network": self.network, "private_key": self.net.users[user].private_key, "rate_limit": None}
 
+    def router_connection(self, key: int = 0) -> dict[str, Any]:
+        """Constructor arguments for Router mode: the devnet's Router emulator and one of its sk- keys.
+
+        With a ``Network`` object the Router URL must be given (``network="devnet"`` finds it in the
+        devnet description that ``$ZG_DEVNET_FILE`` names)."""
+        return {
+            "network": self.network,
+            "router_api_key": self.net.router.api_keys[key],
+            "router_url": self.net.router.url,
+            "rate_limit": None,
+        }
+
 
 STATE: dict[str, LcNet] = {}
 

@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from langchain_zerog import ChatZeroG, RouterNotAvailableError
+from langchain_zerog import ChatZeroG
 from zerog_compute import RequestRejectedError, StreamInterruptedError, VerificationError
 from zerog_compute.funding import FundingEvent, FundingPolicy
 
@@ -343,20 +343,3 @@ def test_construction_does_no_io_and_validates() -> None:
         ChatZeroG(provider="0x" + "1" * 40, providers=["0x" + "2" * 40])
     with pytest.raises(ValueError, match="pass model"):
         ChatZeroG()
-
-
-def test_router_key_fails_clearly_at_first_use() -> None:
-    llm = ChatZeroG(model="m", api_key="sk-test")
-    assert llm.router_api_key is not None
-    with pytest.raises(RouterNotAvailableError, match="Router backend is not available yet"):
-        llm.invoke("hi")
-    assert isinstance(RouterNotAvailableError("x"), NotImplementedError)
-
-
-def test_router_key_in_the_environment_does_not_override_a_wallet(lc: LcNet, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZG_ROUTER_API_KEY", "sk-from-env")
-    monkeypatch.delenv("ZG_PRIVATE_KEY", raising=False)
-    llm = chat(lc)  # private_key given: Direct mode, as in zerog-compute
-    assert llm.router_api_key is not None and llm.invoke(ASK).content == "2 + 3 = 5"
-    with pytest.raises(RouterNotAvailableError):
-        ChatZeroG(model=CHAT_MODEL, network=lc.network).invoke(ASK)  # no wallet key: Router mode

@@ -1,9 +1,10 @@
-"""Secret hygiene: the wallet key never shows in repr, serialisation, logs, errors or callback payloads."""
+"""Secret hygiene: the wallet and Router keys never show in repr, serialisation, logs, errors or callback payloads."""
 
 from __future__ import annotations
 
 import logging
 import os
+import traceback
 from typing import Any
 from unittest import mock
 
@@ -111,3 +112,49 @@ def test_logs_and_callbacks_never_carry_the_key(lc: LcNet, caplog: pytest.LogCap
     assert recorder.payloads and caplog.records
     for text in [caplog.text, *recorder.payloads, repr(msg), repr(llm), dumps(llm)]:
         assert not leaks(text, key)
+
+
+@pytest.mark.devnet
+@pytest.mark.anyio
+async def test_the_router_key_never_leaks(lc: LcNet, caplog: pytest.LogCaptureFixture) -> None:
+    """Router mode over a real socket: requests, streams, server-side failover, errors, async, callbacks."""
+    secret = lc.net.router.create_key()
+    secrets = [secret, secret.removeprefix("sk-")]
+    lc.net.provider("lc-a").faults.set(http_status=502)  # the Router fails over; errors get logged
+    recorder = Recorder()
+    config: Any = {"callbacks": [recorder]}
+    connection = {**lc.router_connection(), "router_api_key": secret}
+    llm = ChatZeroG(model=CHAT_MODEL, **connection)
+    embeddings = ZeroGEmbeddings(model="zerog-devnet/scripted-embed", **connection)
+    errors: list[BaseException] = []
+    with caplog.at_level(logging.DEBUG):
+        msg = llm.invoke("What is 2 + 3?", config=config)
+        chunks = list(llm.stream("What is 2 + 3?", config=config))
+        llm.batch(["hello", "there"], config=config)
+        await llm.ainvoke("hello", config=config)
+        embeddings.embed_query("hello")
+        for trigger in (
+            lambda: llm.invoke("hello", model="no-such-model", config=config),
+            lambda: ChatZeroG(provider=lc.address("lc-a"), **connection).invoke("hello", config=config),
+        ):
+            try:
+                trigger()
+            except Exception as exc:
+                errors.append(exc)
+        lc.net.router.revoke(secret)
+        try:
+            llm.invoke("hello", config=config)
+        except Exception as exc:
+            errors.append(exc)
+        logging.getLogger("probe").debug("model: %r %s %r", llm, llm, llm.zerog_clients.sync())
+    assert msg.response_metadata["zerog_backend"] == "router" and len(errors) == 3
+    assert recorder.payloads and caplog.records
+    texts = [caplog.text, *recorder.payloads, repr(msg), repr(chunks), repr(llm), str(llm), dumps(llm)]
+    texts += [repr(llm.model_dump()), repr(embeddings), dumps(embeddings), repr(llm.zerog_clients.config)]
+    texts += [repr(vars(llm.zerog_clients.sync())), repr(llm.zerog_clients.sync()._router)]
+    for error in errors:
+        texts += [str(error), repr(error), "".join(traceback.format_exception(error)), repr(vars(error))]
+    for text in texts:
+        for value in secrets:
+            assert value not in text
+    await llm.aclose()

@@ -4,9 +4,9 @@
 >>> llm = ChatZeroG(model="...", network="testnet")  # key from $ZG_PRIVATE_KEY; no I/O yet
 >>> msg = llm.invoke("What is 2 + 3?")
 >>> msg.response_metadata["zerog_provider"], msg.response_metadata["zerog_fee_0g"], llm.verdict(msg).verdict
+>>> routed = ChatZeroG(model="...", router_api_key="sk-...")  # Router mode: the hosted 0G Router, same calls
 """
 
-from ._client import RouterNotAvailableError
 from .chat_models import ChatZeroG
 from .embeddings import ZeroGEmbeddings
 from .tools import (
@@ -22,7 +22,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ChatZeroG",
-    "RouterNotAvailableError",
     "ZeroGBalanceTool",
     "ZeroGEmbeddings",
     "ZeroGImageGenerationTool",

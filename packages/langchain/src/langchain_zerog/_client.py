@@ -8,6 +8,10 @@ Provider pools are cached per model so their circuit-breaker state survives betw
 Pool events (failover, cooldown, ...) and funding events (low balance, funded, vetoed, ...) are
 collected per request through a context variable, so concurrent requests (``batch``) never see
 each other's events; the chat model turns them into callbacks and ``response_metadata``.
+
+Two backends, as in ``zerog_compute``: Direct mode (a wallet key; this package's pools fail over
+client-side) and Router mode (``router_api_key``: the hosted 0G Router routes, fails over and verifies
+server-side; a "pool" is then just the model plus the Router's sort order).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.utils import secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
-from zerog_compute import AsyncZeroG, Network, ServiceNotFoundError, ZeroG, ZeroGRecord
+from zerog_compute import AsyncZeroG, ConfigurationError, Network, ServiceNotFoundError, ZeroG, ZeroGRecord
 from zerog_compute.funding import FundingPolicy
 from zerog_compute.ratelimit import RateLimit
 
@@ -34,15 +38,16 @@ if TYPE_CHECKING:
 
 ENV_PRIVATE_KEY = "ZG_PRIVATE_KEY"
 ENV_ROUTER_API_KEY = "ZG_ROUTER_API_KEY"
-ROUTER_UNAVAILABLE = (
-    "the hosted Router backend is not available yet in zerog-compute; use Direct mode (private_key / "
-    f"${ENV_PRIVATE_KEY}) and unset router_api_key / ${ENV_ROUTER_API_KEY}"
-)
 RECORDS_KEPT = 512
-
-
-class RouterNotAvailableError(NotImplementedError):
-    """``router_api_key`` was given, but the 0G Router backend is not in zerog-compute yet."""
+ROUTER_UNSUPPORTED_POOL_OPTIONS = (
+    "providers",
+    "allow",
+    "deny",
+    "verifiable_only",
+    "max_input_price",
+    "max_output_price",
+)
+"""Pool restrictions a Router-mode client cannot enforce (the Router picks the provider server-side)."""
 
 
 # --------------------------------------------------------------------------- the clients
@@ -54,6 +59,7 @@ class ClientConfig:
 
     private_key: SecretStr | None = field(default=None, repr=False)
     router_api_key: SecretStr | None = field(default=None, repr=False)
+    router_url: str | None = None
     network: str | Network | None = None
     rpc_url: str | None = None
     verification: Literal["off", "warn", "enforce"] = "warn"
@@ -69,8 +75,7 @@ class ClientConfig:
         return self.router_api_key is not None and (self.router_explicit or self.private_key is None)
 
     def kwargs(self) -> dict[str, Any]:
-        if self.router_mode:
-            raise RouterNotAvailableError(ROUTER_UNAVAILABLE)
+        """Keyword arguments of ``ZeroG`` / ``AsyncZeroG`` (the Router key is handed over as a ``SecretStr``)."""
         config: dict[str, Any] = {
             "network": self.network,
             "rpc_url": self.rpc_url,
@@ -80,6 +85,10 @@ class ClientConfig:
         }
         if self.private_key is not None:
             config["private_key"] = self.private_key.get_secret_value()
+        if self.router_mode:
+            config["router_api_key"] = self.router_api_key
+            if self.router_url:  # else the core's own fallback: $ZG_ROUTER_URL, the devnet's Router, the hosted one
+                config["router_url"] = self.router_url
         if self.timeout is not None:
             config["timeout"] = self.timeout
         return config
@@ -127,6 +136,7 @@ class ZeroGClients:
     def pool(self, **options: Any) -> ProviderPool:
         key = _pool_key(options)
         client = self.sync()
+        _check_router_pool(client, options)
         with self._lock:
             found = self._pools.get(key)
             if found is None:
@@ -135,6 +145,7 @@ class ZeroGClients:
 
     def apool(self, **options: Any) -> AsyncProviderPool:
         client = self.aio()
+        _check_router_pool(client, options)
         key = (id(asyncio.get_running_loop()), _pool_key(options))
         with self._lock:
             found = self._apools.get(key)
@@ -152,14 +163,17 @@ class ZeroGClients:
         **options: Any,
     ) -> tuple[Any, dict[str, Any]]:
         """What to call for a service type: ``(client, {"provider": addr})`` for one provider, else
-        ``(pool, {})``; with no provider and no model, every provider of ``service_type`` forms the pool."""
+        ``(pool, {})``; with no provider and no model, every provider of ``service_type`` forms the pool
+        (Direct mode; in Router mode the Router needs the model and says so)."""
+        client = self.sync()
         if provider:
-            return self.sync(), {"provider": provider}
-        if not providers and not model:
+            return client, {"provider": provider}
+        if not providers and not model and not is_router(client):
             providers = self._discovered.get(service_type)
             if providers is None:
-                providers = _addresses(service_type, self.sync().services.list(service_type=service_type))
+                providers = _addresses(service_type, client.services.list(service_type=service_type))
                 self._discovered[service_type] = providers
+        _check_router_target(client, service_type, model)
         return self.pool(service_type=service_type, providers=providers, model=model, **options), {}
 
     async def atarget(
@@ -172,13 +186,15 @@ class ZeroGClients:
         **options: Any,
     ) -> tuple[Any, dict[str, Any]]:
         """Async :meth:`target`."""
+        client = self.aio()
         if provider:
-            return self.aio(), {"provider": provider}
-        if not providers and not model:
+            return client, {"provider": provider}
+        if not providers and not model and not is_router(client):
             providers = self._discovered.get(service_type)
             if providers is None:
-                providers = _addresses(service_type, await self.aio().services.list(service_type=service_type))
+                providers = _addresses(service_type, await client.services.list(service_type=service_type))
                 self._discovered[service_type] = providers
+        _check_router_target(client, service_type, model)
         return self.apool(service_type=service_type, providers=providers, model=model, **options), {}
 
     def remember(self, record: ZeroGRecord | None) -> None:
@@ -211,6 +227,33 @@ class ZeroGClients:
         if entry is not None:
             await entry[1].aclose()
         self.close()
+
+
+def is_router(client: ZeroG | AsyncZeroG) -> bool:
+    """Whether a core client runs in Router mode (hosted 0G Router) rather than Direct mode."""
+    return getattr(client, "backend", "direct") == "router"
+
+
+def _check_router_pool(client: ZeroG | AsyncZeroG, options: dict[str, Any]) -> None:
+    """Refuse pool restrictions that the Router would silently ignore (it routes server-side)."""
+    if not is_router(client):
+        return
+    given = sorted(name for name in ROUTER_UNSUPPORTED_POOL_OPTIONS if options.get(name))
+    if given:
+        raise ConfigurationError(
+            f"{', '.join(given)} cannot be honoured in Router mode: the 0G Router chooses the provider and fails "
+            "over server-side. Pass model=... (with strategy='price' or 'latency' for its sort order) and "
+            "optionally provider='0x…' to pin one provider, or use Direct mode (private_key=...) for a "
+            "client-side pool"
+        )
+
+
+def _check_router_target(client: ZeroG | AsyncZeroG, service_type: str, model: str | None) -> None:
+    if is_router(client) and not model:
+        raise ConfigurationError(
+            f"Router mode routes by model: pass model=... for this {service_type} service (zg.router.models() "
+            "lists them), or provider='0x…' to pin one provider"
+        )
 
 
 def _addresses(service_type: str, services: list[Any]) -> list[str]:
@@ -250,7 +293,11 @@ class ZeroGClientFields(BaseModel):
     router_api_key: SecretStr | None = Field(
         default_factory=secret_from_env(ENV_ROUTER_API_KEY, default=None), alias="api_key"
     )
-    """0G Router key (``sk-...``, from ``$ZG_ROUTER_API_KEY``). Reserved: the Router backend is not available yet."""
+    """0G Router key (``sk-...``, from ``$ZG_ROUTER_API_KEY``): Router mode. Passed explicitly it wins over a
+    wallet key; from the environment it is used only when there is no wallet key. Never serialised, logged or shown."""
+    router_url: str | None = None
+    """Router base URL (Router mode); default ``$ZG_ROUTER_URL``, else the devnet's Router for ``network="devnet"``,
+    else ``https://router-api.0g.ai/v1`` (resolved by ``zerog_compute``)."""
     network: str | Network | None = None
     """``"testnet"``, ``"mainnet"``, ``"devnet"`` or a ``Network``; default ``$ZG_NETWORK``, else testnet."""
     rpc_url: str | None = None
@@ -278,6 +325,7 @@ class ZeroGClientFields(BaseModel):
         return ClientConfig(
             private_key=self.private_key,
             router_api_key=self.router_api_key,
+            router_url=self.router_url,
             network=self.network,
             rpc_url=self.rpc_url,
             verification=self.verification,

@@ -114,7 +114,8 @@ def peek_verification(record: ZeroGRecord) -> Any:
 
 
 def record_metadata(record: ZeroGRecord | None, *, verification_enabled: bool = True) -> dict[str, Any]:
-    """The 0G part of ``response_metadata``: who served, the chat id, the fee, the verification verdict."""
+    """The 0G part of ``response_metadata``: who served, the chat id, the fee, the verification verdict, the
+    backend (``direct`` or ``router``; Router mode adds the Router's request id, rate-limit state and fee note)."""
     if record is None:
         return {}
     result = peek_verification(record)
@@ -133,6 +134,11 @@ def record_metadata(record: ZeroGRecord | None, *, verification_enabled: bool = 
         meta["zerog_content_bound"] = result.content_bound
     if record.latency_ms is not None:
         meta["zerog_latency_ms"] = round(record.latency_ms, 1)
+    extra = record.model_extra or {}
+    meta["zerog_backend"] = extra.get("backend") or "direct"
+    for name in ("request_id", "fee_note", "rate_limit"):  # Router mode: what the Router reported
+        if extra.get(name) is not None:
+            meta[f"zerog_{name}"] = extra[name]
     return meta
 
 

@@ -46,16 +46,20 @@ StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
 
 
 class ChatZeroG(ZeroGClientFields, BaseChatModel):
-    """Chat model served by 0G Compute providers (Direct mode: your wallet pays, responses are TEE-verified).
+    """Chat model served by 0G Compute providers, in Direct mode (your wallet pays each provider, responses
+    are TEE-verified by this client) or Router mode (the hosted 0G Router: one API key and balance,
+    server-side routing, failover and TEE verification).
 
-    Setup: ``pip install langchain-zerog`` and ``export ZG_PRIVATE_KEY=0x...`` (a wallet with a funded
-    0G ledger and acknowledged provider sub-accounts, see ``zerog-compute``).
+    Setup: ``pip install langchain-zerog``, then ``export ZG_PRIVATE_KEY=0x...`` (Direct: a wallet with a
+    funded 0G ledger and acknowledged provider sub-accounts, see ``zerog-compute``) or
+    ``export ZG_ROUTER_API_KEY=sk-...`` (Router: a key from pc.0g.ai).
 
     Key init args:
-        model: model name. Without ``provider``/``providers``, providers serving it are discovered
-            on chain and used through a failover pool.
-        provider / providers: one provider address, or an ordered list for failover.
-        network, private_key, verification, funding: see ``zerog_compute.ZeroG``.
+        model: model name. Direct mode: without ``provider``/``providers``, providers serving it are
+            discovered on chain and used through a failover pool. Router mode: the Router routes it.
+        provider / providers: one provider address (pinned in Router mode too), or an ordered list
+            for failover (Direct mode only).
+        network, private_key, router_api_key, router_url, verification, funding: see ``zerog_compute.ZeroG``.
         temperature, max_tokens, stop, timeout, max_retries, model_kwargs: request options.
 
     Example:
@@ -68,11 +72,15 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
             msg.response_metadata["zerog_provider"], msg.usage_metadata
             llm.verdict(msg).verdict  # waits for the background TEE verification
 
+            routed = ChatZeroG(model="qwen/qwen-2.5-7b-instruct", router_api_key="sk-...")  # Router mode
+
     Every answer's ``response_metadata`` carries ``model_provider="zerog"``, the serving provider
     (``zerog_provider``), the chat id, the fee (``zerog_fee`` in neuron, ``zerog_fee_0g``), the
     verification verdict (``"pending"`` while ``verification="warn"`` still checks in the background,
-    unless ``await_verification=True``) and the pool/funding events of the call (``zerog_events``,
-    also dispatched as LangChain custom events ``zerog_pool_event`` / ``zerog_funding_event``).
+    unless ``await_verification=True``; in Router mode the Router's ``verify_tee`` verdict, known at once),
+    the backend (``zerog_backend``) and the pool/funding events of the call (``zerog_events``, also
+    dispatched as LangChain custom events ``zerog_pool_event`` / ``zerog_funding_event``; Direct mode only,
+    the Router's failover is server-side).
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
@@ -82,10 +90,12 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
     provider: str | None = None
     """A single provider address (no failover)."""
     providers: list[str] | None = None
-    """Provider addresses for a failover pool, tried in ``strategy`` order."""
+    """Provider addresses for a failover pool, tried in ``strategy`` order (Direct mode only)."""
     strategy: Literal["priority", "price", "latency", "round_robin"] = "priority"
+    """Pool order; in Router mode ``price`` / ``latency`` become the Router's sort order (``X-0G-Provider-Sort``)."""
     pool_options: dict[str, Any] = Field(default_factory=dict)
-    """More ``zg.pool(...)`` options: cooldown, deadline, verifiable_only, max_input_price, allow, deny, on_event."""
+    """More ``zg.pool(...)`` options: cooldown, deadline, verifiable_only, max_input_price, allow, deny, on_event
+    (Router mode refuses the provider restrictions: the Router chooses the provider)."""
     temperature: float | None = None
     max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
     top_p: float | None = None

@@ -17,7 +17,7 @@ SERVICE_TYPE = "embedding"
 
 
 class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
-    """Text embeddings served by 0G Compute ``embedding`` providers (Direct mode), sync and async.
+    """Text embeddings served by 0G Compute ``embedding`` providers (Direct or Router mode), sync and async.
 
     Example:
         .. code-block:: python
@@ -29,7 +29,8 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
 
     ``provider=`` pins one provider, ``providers=[...]`` fails over in order, ``model=`` discovers the
     providers serving that model; with none of them every acknowledged embedding provider is a
-    candidate. Texts are sent in batches of ``chunk_size`` (async batches run concurrently).
+    candidate. In Router mode (``router_api_key=``) pass ``model=`` (or ``provider=`` to pin): the
+    Router picks the provider. Texts are sent in batches of ``chunk_size`` (async batches run concurrently).
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)

@@ -53,6 +53,12 @@ def _table(net: Devnet, description: Path) -> str:
     ]
     for p in net.providers:
         lines.append(f"  {p.name:<8} {p.address:<42} {p.service_type:<15} {p.model:<30} {p.url}")
+    try:
+        router = net.router
+    except DevnetError:
+        router = None
+    if router is not None:
+        lines += ["", f"  router     {router.url}  (OpenAI-compatible; keys: {', '.join(router.api_keys)})"]
     lines += ["", "  users (public anvil dev keys):"]
     lines += [f"    {u.address}  {u.private_key}" for u in net.users]
     lines += ["", f"  description: {description}  (export ZG_NETWORK=devnet)", "  Ctrl-C to stop."]

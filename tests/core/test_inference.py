@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import wave
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from zerog_compute import (
     ZeroG,
 )
 from zerog_devnet import Devnet
+from zerog_devnet.media import silent_wav as _wav
 
 from .conftest import devnet_network, expected_chat_fee, provider
 
@@ -116,16 +115,6 @@ def test_images(zg: ZeroG, funded: Devnet) -> None:
     assert result.zerog is not None and result.zerog.fee == 2 * funded.provider("image").info.output_price
     verdict = result.zerog.verdict(timeout=10)
     assert verdict.verdict is Verdict.verified and verdict.content_bound is True
-
-
-def _wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * int(8000 * seconds))
-    return buffer.getvalue()
 
 
 def test_transcription(zg: ZeroG, funded: Devnet) -> None:

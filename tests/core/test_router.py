@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
 import traceback
-import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from zerog_compute import (
 )
 from zerog_compute.ratelimit import RateLimit
 from zerog_devnet import Devnet
+from zerog_devnet.media import silent_wav as wav
 
 from .conftest import devnet_network, expected_chat_fee
 
@@ -73,16 +72,6 @@ def address(net: Devnet, name: str) -> str:
 
 def name_of(net: Devnet, provider: str) -> str:
     return next(p.name for p in net.providers if p.address == provider)
-
-
-def wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * int(8000 * seconds))
-    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------- results

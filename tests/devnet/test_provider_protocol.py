@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import io
 import json
 import time
-import wave
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from eth_account.messages import encode_defunct
 from zerog_devnet import Devnet
 from zerog_devnet.broker.ratelimit import GlobalCap
 from zerog_devnet.chain import contract
+from zerog_devnet.media import silent_wav as _wav
 
 from .conftest import make_auth
 
@@ -213,16 +212,6 @@ def test_images_are_billed_per_image_and_signed_over_image_bytes(funded: Devnet)
     assert handle.unsettled(funded.users[0].address) == 2 * handle.info.output_price
     sig = httpx.get(f"{handle.info.url}/v1/proxy/signature/{response.headers['ZG-Res-Key']}").json()
     assert len(sig["text"].split(":")[1].split(",")) == 2
-
-
-def _wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * int(8000 * seconds))
-    return buffer.getvalue()
 
 
 def test_transcription_is_billed_per_second(funded: Devnet) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import wave
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +11,7 @@ import httpx
 import pytest
 
 from zerog_devnet import Devnet
+from zerog_devnet.media import silent_wav as wav
 
 pytestmark = pytest.mark.devnet
 ASK = [{"role": "user", "content": "What is 2 + 3?"}]
@@ -198,16 +197,6 @@ def test_media_and_embeddings_are_routed_and_billed(devnet: Devnet) -> None:
 
     response = httpx.post(f"{url}/chat/completions", json={"model": embed.model, "messages": ASK}, headers=headers)
     assert_error(response, 400, "invalid_request_error", "invalid_body")
-
-
-def wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * int(8000 * seconds))
-    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------- routing

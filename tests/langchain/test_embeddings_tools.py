@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import wave
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from langchain_zerog import (
     ZeroGToolkit,
     ZeroGTransferTool,
 )
+from zerog_devnet.media import silent_wav as _wav
 
 from .conftest import CHAT_MODEL, EMBED_MODEL, LcNet
 
@@ -54,16 +53,6 @@ def test_image_tool_artifact(lc: LcNet) -> None:
     art = message.artifact
     assert len(art["images"]) == 2 and base64.b64decode(art["images"][0]["b64_json"]).startswith(b"\x89PNG")
     assert art["zerog_provider"] == lc.address("lc-image") and art["zerog_fee"] == 2 * 10**15
-
-
-def _wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * int(8000 * seconds))
-    return buffer.getvalue()
 
 
 async def test_speech_tool(lc: LcNet, tmp_path: Path) -> None:

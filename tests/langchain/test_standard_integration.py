@@ -10,9 +10,7 @@ then really travels through ChatZeroG to the provider (the scripted model answer
 from __future__ import annotations
 
 import base64
-import io
 import struct
-import wave
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +33,7 @@ from langchain_zerog import (
     ZeroGSpeechToTextTool,
     ZeroGTransferTool,
 )
+from zerog_devnet.media import silent_wav as _wav
 
 from .conftest import ALT_MODEL, CHAT_MODEL, EMBED_MODEL, LcNet, current
 
@@ -125,20 +124,10 @@ class TestZeroGEmbeddingsIntegration(EmbeddingsIntegrationTests):
         return {"model": EMBED_MODEL, "chunk_size": 2, **current().connection()}
 
 
-def _wav(seconds: float = 1.5) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * int(8000 * seconds))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def wav_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("audio") / "clip.wav"
-    path.write_bytes(_wav())
+    path.write_bytes(_wav(1.5))
     yield path
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import wave
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,6 +15,7 @@ from llama_index.tools.zerog import ZeroGToolSpec
 from zerog_compute import Network
 from zerog_compute.ratelimit import RateLimit
 from zerog_devnet import Devnet, ProviderSpec
+from zerog_devnet.media import silent_wav as wav  # noqa: F401 - re-exported to the test modules
 
 OPEN = {"rpm": 0, "burst": 100, "max_concurrent": 100, "max_global_concurrent": 100}
 SPECS = [
@@ -46,16 +45,6 @@ def devnet_network(net: Devnet) -> Network:
         inference=net.contracts.inference,
         fine_tuning=net.contracts.fine_tuning,
     )
-
-
-def wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\1" * int(8000 * seconds))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -50,12 +50,12 @@ from .errors import (
     RateLimitedError,
     RequestRejectedError,
     ServiceNotFoundError,
-    StreamInterruptedError,
     ZeroGError,
 )
 from .networks import Network, devnet_file
 from .services import Service
 from .signer import Wallet
+from .stream import ChunkStream
 from .types import ChatCompletionChunk, ZeroGRecord
 from .verification import Verdict, VerificationPolicy, VerificationResult, apply_policy
 
@@ -628,7 +628,7 @@ def record_for(
 # --------------------------------------------------------------------------------------------------- streams
 
 
-class RouterStream:
+class RouterStream(ChunkStream):
     """A Router chat stream, independent of I/O: bytes in, chunks out, ``x_0g_trace`` picked up on the way.
 
     The Router sends ``x_0g_trace`` (when ``verify_tee`` was asked for) as a chunk with empty ``choices``
@@ -637,71 +637,37 @@ class RouterStream:
     """
 
     def __init__(self, request: RouterRequest) -> None:
+        super().__init__("the 0G Router")
         self.request = request
-        self.decoder = sse.SSEDecoder(provider="the 0G Router")
-        self.accumulator = sse.ChatStreamAccumulator()
-        self.raw = bytearray()
-        self.headers: Mapping[str, str] = {}
         self.trace: dict[str, Any] | None = None
-        self._held: ChatCompletionChunk | None = None
 
-    def start(self, headers: Mapping[str, str]) -> None:
-        self.headers = headers
-
-    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        self.raw += data
-        return self._collect(self.decoder.feed(data))
-
-    def _collect(self, events: list[sse.SSEEvent]) -> list[ChatCompletionChunk]:
-        ready = []
-        for event in events:
-            if "x_0g_trace" in event.data:
-                self._take_trace(event.data)
-            chunk = self.accumulator.add(event)
-            if chunk is None:
-                continue
-            if self._held is not None:
-                ready.append(self._held)
-            self._held = chunk
-        return ready
-
-    def _take_trace(self, data: str) -> None:
+    def _observe(self, event: sse.SSEEvent) -> None:
+        if "x_0g_trace" not in event.data:
+            return
         try:
-            payload = json.loads(data)
+            payload = json.loads(event.data)
         except ValueError:
             return
         trace = payload.get("x_0g_trace") if isinstance(payload, dict) else None
         if isinstance(trace, dict):
             self.trace = trace
 
-    @property
+    def _redact(self, text: str) -> str:
+        return _redact(text)
+
+    def _provider(self) -> str | None:
+        return sse._header(self.headers, "X-0G-Provider")
+
     def _who(self) -> str:
-        provider = sse._header(self.headers, "X-0G-Provider")
+        provider = self._provider()
         return f"the 0G Router (provider {provider})" if provider else "the 0G Router"
 
-    def interrupted(self, cause: BaseException) -> ProviderUnavailableError:
-        if not self.raw:
-            return ProviderUnavailableError(f"cannot reach the 0G Router: {type(cause).__name__}: {cause}")
-        received = self.accumulator.chunks_received
-        return StreamInterruptedError(
-            f"stream from {self._who} broke after {received} chunks ({len(self.accumulator.content)} characters "
-            f"of text): {cause}. Retry the request; what was received is on the exception as .text",
-            received=received,
-            text=self.accumulator.content,
-            provider=sse._header(self.headers, "X-0G-Provider"),
-        )
+    def _unreachable(self, cause: BaseException) -> ProviderUnavailableError:
+        return ProviderUnavailableError(f"cannot reach the 0G Router: {type(cause).__name__}: {cause}")
 
     def finish(self) -> list[ChatCompletionChunk]:
         """Flush and return the remaining chunks; raises when the stream failed or ended early."""
-        ready = self._collect(self.decoder.flush())
-        if self.accumulator.provider_error is not None:
-            raise self.interrupted(ConnectionError(_redact(self.accumulator.provider_error)))
-        if not self.accumulator.done:
-            raise self.interrupted(ConnectionError("the stream ended without [DONE]"))
-        if self._held is not None:
-            ready.append(self._held)
-            self._held = None
-        return ready
+        return self.drain()
 
     def record(self, state: RouterState) -> Flow[ZeroGRecord]:
         """The record of the finished stream (the last chunk of :meth:`finish` should carry it)."""

@@ -165,7 +165,7 @@ class Completions(_Resource):
         if stream:
             return self._client._stream(provider, model, payload, self._pool)
         done = self._client._run(self._complete(provider, "/chat/completions", payload, model))
-        result = ChatCompletion.model_validate(done.data)
+        result = requests.parse_result(ChatCompletion, done.data, done.record.provider)
         result.zerog = self._client._finish(done)
         return result
 
@@ -193,7 +193,7 @@ class Images(_Resource):
     ) -> ImagesResponse:
         payload = requests.image_payload(prompt, n=n, size=size, response_format=response_format, params=params)
         done = self._client._run(self._complete(provider, "/images/generations", payload, model))
-        result = ImagesResponse.model_validate(done.data)
+        result = requests.parse_result(ImagesResponse, done.data, done.record.provider)
         result.zerog = self._client._finish(done, requests.decoded_images(done.data))
         return result
 
@@ -206,7 +206,7 @@ class Transcriptions(_Resource):
     ) -> Transcription:
         files = requests.transcription_files(file)
         done = self._client._run(self._complete(provider, "/audio/transcriptions", dict(params), model, files))
-        result = Transcription.model_validate(done.data)
+        result = requests.parse_result(Transcription, done.data, done.record.provider)
         result.zerog = self._client._finish(done)
         return result
 
@@ -231,7 +231,7 @@ class Embeddings(_Resource):
     ) -> EmbeddingsResponse:
         payload = requests.embedding_payload(input, params)
         done = self._client._run(self._complete(provider, "/embeddings", payload, model))
-        result = EmbeddingsResponse.model_validate(done.data)
+        result = requests.parse_result(EmbeddingsResponse, done.data, done.record.provider)
         result.zerog = self._client._finish(done)
         return result
 

@@ -8,13 +8,12 @@ Everything else is raised at once, so a failover layer above never stacks retrie
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from . import funding, inference, ratelimit
 from ._context import Context
-from ._io import Flow, Http, HttpResult, Lane, Sleep
+from ._io import Flow, Http, HttpResult, Lane, Sleep, loads_json
 from .errors import InsufficientBalanceError, ProviderError, ZeroGError
 from .services import get_service
 from .types import ZeroGRecord
@@ -96,8 +95,8 @@ def complete(
     prepared = yield from prepare(ctx, provider, route, payload, model=model, files=files)
     result = yield from send(ctx, prepared, timeout=timeout, max_retries=max_retries)
     try:
-        data = json.loads(result.content)
-    except ValueError:
+        data = loads_json(result.content)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's recursion limit
         data = None
     if not isinstance(data, dict):
         raise ProviderError(

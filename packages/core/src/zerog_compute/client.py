@@ -67,6 +67,10 @@ class _ClientBase:
             raise ConfigurationError(f"verification must be one of {POLICIES}, got {verification!r}")
         if funding is not None and not isinstance(funding, FundingPolicy):
             raise ConfigurationError("funding must be a FundingPolicy (or None to never move funds automatically)")
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise ConfigurationError("rate_limit must be a RateLimit(...) (or None to switch client-side limiting off)")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < float("inf"):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         resolved = resolve_network(network, rpc_url)
         self._router = _router.configure(
             router_api_key,

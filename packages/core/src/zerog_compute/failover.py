@@ -97,8 +97,9 @@ class PoolConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigurationError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if self.cooldown <= 0 or (self.deadline is not None and self.deadline <= 0):
-            raise ConfigurationError("cooldown and deadline must be positive seconds")
+        seconds = [s for s in (self.cooldown, self.deadline, self.attempt_timeout) if s is not None]
+        if not all(isinstance(s, int | float) and not isinstance(s, bool) and 0 < s < float("inf") for s in seconds):
+            raise ConfigurationError("cooldown, deadline and attempt_timeout must be positive seconds (int or float)")
         if not self.providers and not self.model:
             raise ConfigurationError("a pool needs providers=[...] or a model=... to discover providers for")
 

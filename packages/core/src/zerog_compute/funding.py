@@ -14,7 +14,6 @@ so concurrent requests never double-fund. Funds never leave the ledger beyond ``
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -22,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import ledger
 from ._context import Context
-from ._io import Flow, Http, Lane
+from ._io import Flow, Http, Lane, loads_json
 from .errors import BudgetExhaustedError, ConfigurationError
 from .services import Service
 from .units import Amount, format_0g, to_neuron
@@ -79,6 +78,16 @@ class FundingPolicy(BaseModel):
     on_low_balance: Hook | None = None
     on_budget_exhausted: Hook | None = None
 
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:  # bad input is a ConfigurationError, as everywhere else
+            problems = (
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"].removeprefix("Value error, ")
+                for e in exc.errors()
+            )
+            raise ConfigurationError(f"invalid FundingPolicy: {'; '.join(problems)}") from None
+
     @model_validator(mode="before")
     @classmethod
     def _amounts(cls, values: Any) -> Any:
@@ -96,8 +105,10 @@ class FundingPolicy(BaseModel):
             raise ConfigurationError("target_balance must be greater than min_balance")
         if self.max_per_transfer < NEW_SUB_ACCOUNT_MINIMUM:
             raise ConfigurationError("max_per_transfer must be at least 1 0G (the minimum for a new sub-account)")
-        if self.interval <= 0:
+        if not 0 < self.interval < float("inf"):  # NaN too
             raise ConfigurationError("interval must be > 0 seconds")
+        if self.budget is not None and self.budget < 0:
+            raise ConfigurationError("budget must be >= 0 (or None for no cap)")
         return self
 
     @classmethod
@@ -215,7 +226,7 @@ def unsettled_fee(ctx: Context, service: Service) -> Flow[int]:
     url = f"{service.url.rstrip('/')}/v1/user/{ctx.user}/unsettledfee"
     try:
         result = yield Http("GET", url, {"Authorization": header}, timeout=10.0)
-        return int(json.loads(result.content).get("unsettledFee", 0)) if result.status == 200 else 0
+        return int(loads_json(result.content).get("unsettledFee", 0)) if result.status == 200 else 0
     except Exception as exc:  # a provider that cannot answer must not block funding decisions
         log.warning("could not read the unsettled fee from %s: %s", service.provider, exc)
         return 0

@@ -18,7 +18,7 @@ import httpx
 
 from . import ledger, sse
 from ._context import Context
-from ._io import Flow, Http, HttpResult, Sleep
+from ._io import Flow, Http, HttpResult, Sleep, loads_json
 from .errors import ConfigurationError, InvalidTokenError, NotAcknowledgedError, ProviderError, ZeroGError
 from .services import Service, get_service
 from .types import ZeroGRecord
@@ -120,24 +120,31 @@ def fee_for(service: Service, route: str, data: dict[str, Any], request_body: by
     usage = _dict(data.get("usage"))
     if route == "/chat/completions":
         return (
-            int(usage.get("prompt_tokens") or 0) * service.input_price
-            + int(usage.get("completion_tokens") or 0) * service.output_price
+            _count(usage, "prompt_tokens") * service.input_price
+            + _count(usage, "completion_tokens") * service.output_price
         )
     if route == "/embeddings":
-        return int(usage.get("prompt_tokens") or 0) * service.input_price
+        return _count(usage, "prompt_tokens") * service.input_price
     if route == "/images/generations":
         return _image_count(request_body) * service.output_price
     seconds = usage.get("seconds") if usage.get("type") == "duration" else data.get("duration")
     if isinstance(seconds, (int, float)) and seconds > 0:
         return max(int(min(seconds, 356_400) + 0.5), 1) * service.input_price
-    return (
-        int(usage.get("input_tokens") or 0) * service.input_price
-        + int(usage.get("output_tokens") or 0) * service.output_price
-    )
+    return _count(usage, "input_tokens") * service.input_price + _count(usage, "output_tokens") * service.output_price
 
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _tokens(usage: dict[str, Any], key: str) -> int | None:
+    """A usage counter; None unless an integer in 0..2**63-1 (the broker's int64), whatever the provider sent."""
+    value = usage.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
+
+
+def _count(usage: dict[str, Any], key: str) -> int:
+    return _tokens(usage, key) or 0
 
 
 def _image_count(body: bytes) -> int:
@@ -166,8 +173,8 @@ def record_for(prepared: Prepared, result: HttpResult, data: dict[str, Any]) -> 
         model=str(data.get("model") or prepared.model),
         chat_id=sse.chat_id(result.headers, body_id, prepared.service.service_type),
         fee=fee_for(prepared.service, prepared.route, data, prepared.body),
-        input_tokens=usage.get("prompt_tokens"),
-        output_tokens=usage.get("completion_tokens"),
+        input_tokens=_tokens(usage, "prompt_tokens"),
+        output_tokens=_tokens(usage, "completion_tokens"),
         service_type=prepared.service.service_type,
         latency_ms=(time.perf_counter() - prepared.started) * 1000,
     )
@@ -216,8 +223,8 @@ def verify(
 
 def _signature_payload(result: HttpResult) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        data = json.loads(result.content)
-    except ValueError:
+        data = loads_json(result.content)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's recursion limit
         data = None
     if result.status == 200 and isinstance(data, dict) and "signature" in data:
         return data, None

@@ -239,11 +239,14 @@ def retrieve(ctx: Context, providers: Sequence[str] | None = None) -> Flow[list[
 
     Funds unlock after the contract's lock time; calling again after that moves them to the ledger.
     """
+    if isinstance(providers, str):
+        raise ConfigurationError(f"providers must be a list of addresses, e.g. [{providers!r}]")
+    chosen = None if providers is None else [checksum(p) for p in providers]  # bad input fails before any I/O
     name = yield from service_name(ctx)
-    if providers is None:
+    if chosen is None:
         targets = list((yield from contracts.call(ctx.ledger, "getLedgerProviders", ctx.user, name)))
     else:
-        targets = [checksum(p) for p in providers]
+        targets = chosen
     for start in range(0, len(targets), MAX_PROVIDERS_PER_RETRIEVE):
         yield from _send(ctx, ctx.ledger, "retrieveFund", targets[start : start + MAX_PROVIDERS_PER_RETRIEVE], name)
     accounts = []
@@ -260,6 +263,8 @@ def acknowledge(ctx: Context, provider: str, amount: Amount | None = None) -> Fl
     Moves funds only when ``amount`` is given (a transfer creates and acknowledges the sub-account).
     """
     address = checksum(provider)
+    if amount is not None:
+        to_neuron(amount)  # bad input fails before any I/O
     service = yield from get_service(ctx, address)
     if not service.tee_signer_acknowledged:
         raise NotAcknowledgedError(

@@ -95,11 +95,13 @@ def resolve_network(network: str | Network | None = None, rpc_url: str | None = 
         resolved = chosen
     elif chosen == "devnet":
         resolved = devnet_network()
-    elif chosen in NETWORKS:
+    elif isinstance(chosen, str) and chosen in NETWORKS:
         resolved = NETWORKS[chosen]
     else:
         known = ", ".join([*NETWORKS, "devnet"])
         raise ConfigurationError(f"unknown network {chosen!r}: use one of {known}, or pass a Network(...)")
+    if rpc_url is not None and not isinstance(rpc_url, str):
+        raise ConfigurationError(f"rpc_url must be a URL string like {TESTNET.rpc_url!r}, got {type(rpc_url).__name__}")
     # an explicit Network(...) already names its RPC: only the rpc_url argument may replace it
     override = rpc_url or (None if isinstance(chosen, Network) else os.environ.get(ENV_RPC_URL))
     return resolved.with_rpc(override) if override else resolved

@@ -7,20 +7,29 @@ import binascii
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from .errors import ConfigurationError
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigurationError, ProviderError
 
 FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str, bytes]
 RESERVED = ("model", "messages", "stream", "prompt", "input", "file")
+M = TypeVar("M", bound=BaseModel)
+_MESSAGES = "messages must be a list of dicts such as [{'role': 'user', 'content': 'Hi'}]"
+_FILE = "pass file= as a path, bytes, a file opened with 'rb' or a (filename, bytes) tuple"
 
 
 def chat_payload(messages: Iterable[Mapping[str, Any]], *, stream: bool, params: Mapping[str, Any]) -> dict[str, Any]:
     """The chat request body; streams always ask for the final usage chunk."""
-    as_list = [dict(m) for m in messages]
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
+        raise ConfigurationError(f"{_MESSAGES}, got a {type(messages).__name__}")
+    as_list = [dict(m) if isinstance(m, Mapping) else m for m in messages]
     if not as_list:
         raise ConfigurationError("messages must contain at least one message")
     for message in as_list:
+        if not isinstance(message, dict):
+            raise ConfigurationError(f"{_MESSAGES}, got an item of type {type(message).__name__}")
         if "role" not in message:
             raise ConfigurationError(f"every message needs a 'role', got {message!r}")
     _check_params(params)
@@ -70,6 +79,8 @@ def embedding_payload(
 def read_file(file: FileInput) -> tuple[str, bytes]:
     """``(filename, bytes)`` from a path, bytes, a binary file object or a ``(name, bytes)`` tuple."""
     if isinstance(file, tuple):
+        if len(file) != 2 or not isinstance(file[1], (bytes, bytearray)):
+            raise ConfigurationError(f"{_FILE}; got a tuple that is not (filename, bytes)")
         return str(file[0]), bytes(file[1])
     if isinstance(file, bytes):
         return "audio.wav", file
@@ -78,6 +89,8 @@ def read_file(file: FileInput) -> tuple[str, bytes]:
         if not path.is_file():
             raise ConfigurationError(f"audio file {str(path)!r} does not exist")
         return path.name, path.read_bytes()
+    if not callable(getattr(file, "read", None)):
+        raise ConfigurationError(f"{_FILE}; got {type(file).__name__}")
     data = file.read()
     if not isinstance(data, bytes):
         raise ConfigurationError("open audio files in binary mode ('rb')")
@@ -104,3 +117,17 @@ def decoded_images(data: Mapping[str, Any]) -> list[bytes] | None:
         except (binascii.Error, ValueError):
             return None
     return images
+
+
+def parse_result(model: type[M], data: Mapping[str, Any], provider: str) -> M:
+    """``model`` from a provider's JSON object; one of the wrong shape is a ``ProviderError``, not a crash."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        where = ".".join(map(str, exc.errors()[0]["loc"])) or "top level"
+        raise ProviderError(
+            f"provider {provider} sent a response that is not a valid {model.__name__} ({exc.error_count()} "
+            f"errors, the first at {where}): retry, or choose another provider",
+            status_code=200,
+            provider=provider,
+        ) from None

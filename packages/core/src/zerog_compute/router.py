@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from . import inference, ratelimit, sse
 from ._context import Context, TTLCache
-from ._io import Flow, Http, HttpResult, Sleep
+from ._io import Flow, Http, HttpResult, Sleep, loads_json
 from .errors import (
     ConfigurationError,
     InsufficientBalanceError,
@@ -319,7 +319,7 @@ def _get(state: RouterState, path: str, key: SecretStr | None = None) -> Flow[An
     if result.status != 200:
         raise error_from_response(result.status, result.content, result.headers)
     try:
-        return json.loads(result.content)
+        return loads_json(result.content)
     except ValueError:
         raise ProviderError(f"the 0G Router answered {path} with non-JSON", status_code=result.status) from None
 
@@ -495,7 +495,7 @@ def complete(
     request = yield from prepare(state, route, payload, model=model, provider=provider, files=files, pool=pool)
     result = yield from send(state, request)
     try:
-        data = json.loads(result.content)
+        data = loads_json(result.content)
     except ValueError:
         data = None
     if not isinstance(data, dict):
@@ -645,7 +645,7 @@ class RouterStream(ChunkStream):
         if "x_0g_trace" not in event.data:
             return
         try:
-            payload = json.loads(event.data)
+            payload = loads_json(event.data)
         except ValueError:
             return
         trace = payload.get("x_0g_trace") if isinstance(payload, dict) else None
@@ -694,7 +694,7 @@ def _parse_error(body: bytes) -> tuple[str, str, str, str | None]:
     """``(message, type, code, request_id)`` of an OpenAI-shaped Router error (lenient)."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
-        payload = json.loads(text)
+        payload = loads_json(text)
     except ValueError:
         return text or "no error message", "", "", None
     if not isinstance(payload, dict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import contracts
 from ._context import Context
-from ._io import Flow, Http
+from ._io import Flow, Http, loads_json
 from .errors import ConfigurationError, ContractRevertError, ProviderError, ServiceNotFoundError
 
 PAGE = 50
@@ -61,8 +60,8 @@ class Service(BaseModel):
     def info(self) -> dict[str, Any]:
         """``additionalInfo`` parsed as JSON (empty when missing or invalid)."""
         try:
-            parsed = json.loads(self.additional_info) if self.additional_info else {}
-        except ValueError:
+            parsed = loads_json(self.additional_info) if self.additional_info else {}
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's recursion limit
             return {}
         return parsed if isinstance(parsed, dict) else {}
 
@@ -90,7 +89,13 @@ def checksum(address: str, *, name: str = "provider") -> str:
     """Validate an address argument and return its checksummed form."""
     if not isinstance(address, str) or not is_address(address):
         raise ConfigurationError(f"{name} must be a 0x-prefixed 20-byte address, got {address!r}")
-    return _checksummed(address)
+    checksummed = _checksummed(address)
+    digits = address[-40:]
+    if digits != digits.lower() and digits != digits.upper() and digits != checksummed[-40:]:  # EIP-55 typo check
+        raise ConfigurationError(
+            f"{name} {address!r} is mixed-case but fails its EIP-55 checksum (a typo?): check it, or write it lowercase"
+        )
+    return checksummed
 
 
 @functools.lru_cache(maxsize=4096)
@@ -159,9 +164,9 @@ def list_models(ctx: Context, provider: str) -> Flow[list[ModelInfo]]:
     service = yield from get_service(ctx, provider)
     response = yield Http("GET", service.url.rstrip("/") + "/v1/models", timeout=10.0)
     try:
-        data = json.loads(response.content)["data"]
+        data = loads_json(response.content)["data"]
         return [ModelInfo.model_validate(item) for item in data]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ProviderError(
             f"provider {service.provider} returned an unexpected /v1/models response ({exc.__class__.__name__})",
             status_code=response.status,

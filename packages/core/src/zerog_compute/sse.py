@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ._io import loads_json
 from .errors import (
     InsufficientBalanceError,
     InvalidTokenError,
@@ -327,8 +328,8 @@ class ChatStreamAccumulator:
 
     def _decode(self, data: str) -> dict[str, Any] | None:
         try:
-            payload = json.loads(data)
-        except ValueError:
+            payload = loads_json(data)
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's recursion limit
             self.errors.append(f"malformed JSON in stream event: {data[:200]!r}")
             return None
         if not isinstance(payload, dict):
@@ -426,8 +427,8 @@ def _message_of(body: bytes) -> str:
     """The provider's error message: ``{"error": "..."}``, ``{"error": {"message": ...}}`` or the text."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
-        payload = json.loads(text)
-    except ValueError:
+        payload = loads_json(text)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's recursion limit
         return text
     if not isinstance(payload, dict):
         return text

@@ -89,7 +89,9 @@ def _decimal_to_neuron(value: Decimal, name: str) -> int:
         raise ConfigurationError(f"{name} must be a finite number, got {value!r}")
     if value < 0:
         raise ConfigurationError(f"{name} must not be negative, got {value} 0G")
-    if value and value.adjusted() + DECIMALS > 77:
+    if not value:  # any exponent: Decimal("0E+999999999") must not build a billion-digit string
+        return 0
+    if value.adjusted() + DECIMALS > 77:
         raise ConfigurationError(f"{name}={value} 0G does not fit in uint256 neuron")
     shift = exponent + DECIMALS
     if shift >= 0:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from enum import Enum
@@ -19,6 +18,7 @@ from typing import Any, Literal, Protocol, TypedDict
 from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict
 
+from ._io import loads_json
 from .errors import VerificationError
 from .signer import recover_hash
 
@@ -163,7 +163,7 @@ def _additional_info(service: ServiceInput) -> tuple[dict[str, Any] | None, str 
     if not isinstance(raw, str):
         return None, "the service's additionalInfo is not a string"
     try:
-        parsed = json.loads(raw)
+        parsed = loads_json(raw)
     except (ValueError, RecursionError):
         return None, "the service's additionalInfo is not valid JSON"
     if parsed is None:
@@ -407,7 +407,7 @@ def _report_signer(report: Mapping[str, Any]) -> tuple[str | None, ReportSource 
 def check_attestation(report_text: str | bytes, *, tee_signer_address: str) -> AttestationReport:
     """Check that a ``/v1/quote`` report binds ``tee_signer_address``; never raises on provider garbage."""
     try:
-        report = json.loads(report_text)
+        report = loads_json(report_text)
     except (ValueError, TypeError, RecursionError):
         return AttestationReport(expected_signer=tee_signer_address, note="the attestation report is not JSON")
     if not isinstance(report, dict):

@@ -128,6 +128,8 @@ def json_loads(text: str) -> Any:
         return json.loads(text, parse_int=GoNumber, parse_float=GoNumber, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise GoError(_syntax_message(exc.doc, exc.msg, exc.pos)) from None
+    except RecursionError:  # Go stops at depth 10000, Python's recursion limit comes first
+        raise GoError("exceeded max depth") from None
 
 
 def _reject_constant(name: str) -> Any:

@@ -160,8 +160,8 @@ def _convert(value: Any, field: tuple[str, str, str]) -> Any:
 def _parse_go_int(literal: str, go_type: str) -> int | None:
     """``strconv.ParseInt``/``ParseUint`` base 10 plus the overflow check, or None on failure."""
     digits = literal[1:] if literal.startswith("-") else literal
-    if not digits.isdigit() or (go_type.startswith("u") and literal.startswith("-")):
-        return None
+    if not digits.isdigit() or len(digits) > 20 or (go_type.startswith("u") and literal.startswith("-")):
+        return None  # more than 20 digits overflows any Go integer (and Python's int() refuses > 4300 digits)
     low, high = _INT_RANGES[go_type]
     number = int(literal)
     return number if low <= number <= high else None

@@ -147,3 +147,10 @@ async def test_async_requests(azg: AsyncZeroG, funded: Devnet) -> None:
     transcript = await azg.audio.transcriptions.create(provider=provider(funded, "speech"), file=("a.wav", _wav(1.0)))
     assert transcript.zerog is not None
     assert (await azg.attestation(provider(funded))).matches
+
+
+def test_images_as_urls_are_downloaded_and_verified(zg: ZeroG, funded: Devnet) -> None:
+    result = zg.images.generate(provider=provider(funded, "image"), prompt="a fox", size="16x16", response_format="url")
+    assert result.data[0].url and result.zerog is not None
+    verdict = result.zerog.verdict(timeout=10)
+    assert verdict.verdict is Verdict.verified and verdict.content_bound is True

@@ -187,7 +187,18 @@ def verify(
     response_body: bytes,
     images: list[bytes] | None = None,
 ) -> Flow[VerificationResult]:
-    """Fetch the TEE signature for ``chat_id`` and check signer and content binding."""
+    """Fetch the TEE signature for ``chat_id`` and check signer and content binding.
+
+    Images returned as URLs are downloaded from the provider so their hashes can be checked too.
+    """
+    if images is None and service.service_type == "text-to-image":
+        images, problem = yield from _download_images(response_body)
+        if problem is not None:
+            chat_id, missing = None, problem
+        else:
+            missing = None
+    else:
+        missing = None
     if chat_id is None:
         return evaluate(
             service=service,
@@ -196,7 +207,7 @@ def verify(
             request_body=request_body,
             response_body=response_body,
             images=images,
-            fetch_error="the response carried no chat id",
+            fetch_error=missing or "the response carried no chat id",
         )
     url = f"{service.endpoint}/signature/{chat_id}?model={service.model}"
     payload, problem = None, None
@@ -219,6 +230,29 @@ def verify(
         images=images,
         fetch_error=problem,
     )
+
+
+def _download_images(response_body: bytes) -> Flow[tuple[list[bytes] | None, str | None]]:
+    """The images of a URL-style images response, fetched (None when the response had no URLs)."""
+    try:
+        data = loads_json(response_body)
+    except (ValueError, RecursionError):
+        return None, None
+    items = data.get("data") if isinstance(data, dict) else None
+    raw = [item.get("url") for item in items or [] if isinstance(item, dict)]
+    urls = [u for u in raw if isinstance(u, str) and u.startswith(("http://", "https://"))]
+    if not urls or len(urls) != len(raw):
+        return None, None
+    images = []
+    for url in urls:
+        try:
+            result = yield Http("GET", url, timeout=10.0)
+        except Exception as exc:  # the provider may be gone; that is a verdict, not a crash
+            return None, f"could not download image {url} to check its hash: {exc}"
+        if result.status != 200:
+            return None, f"could not download image {url} to check its hash (HTTP {result.status})"
+        images.append(result.content)
+    return images, None
 
 
 def _signature_payload(result: HttpResult) -> tuple[dict[str, Any] | None, str | None]:

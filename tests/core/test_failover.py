@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from zerog_compute import AsyncZeroG, RequestRejectedError, StreamInterruptedError, Verdict, ZeroG
+from zerog_compute import AsyncZeroG, ConfigurationError, RequestRejectedError, StreamInterruptedError, Verdict, ZeroG
 from zerog_compute.failover import ExhaustedError, PoolEvent
 from zerog_devnet import Devnet
 
@@ -138,3 +138,8 @@ async def test_async_pool(funded: Devnet) -> None:
         chunks = [c async for c in await pool.chat.completions.create(messages=ASK, stream=True)]
         assert chunks[-1].zerog is not None
     funded.provider("chat-a").restart()
+
+
+def test_a_single_string_is_not_a_provider_list(zg: ZeroG, devnet: Devnet) -> None:
+    with pytest.raises(ConfigurationError, match="list of addresses"):
+        zg.pool(providers=provider(devnet))  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -204,7 +205,7 @@ class Transcriptions(_Resource):
     async def create(
         self, *, provider: str | None = None, file: requests.FileInput, model: str | None = None, **params: Any
     ) -> Transcription:
-        files = requests.transcription_files(file)
+        files = await asyncio.to_thread(requests.transcription_files, file)  # file reads stay off the event loop
         done = await self._client._run(self._complete(provider, "/audio/transcriptions", dict(params), model, files))
         result = requests.parse_result(Transcription, done.data, done.record.provider)
         result.zerog = await self._client._finish(done)

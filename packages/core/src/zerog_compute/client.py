@@ -598,7 +598,7 @@ def pool_config(
     return PoolConfig(
         model=model,
         service_type=service_type,
-        providers=tuple(providers or ()),
+        providers=_provider_list(providers),
         strategy=strategy,
         verifiable_only=verifiable_only,
         max_input_price=max_input_price,
@@ -610,3 +610,9 @@ def pool_config(
         attempt_timeout=attempt_timeout,
         on_event=on_event,
     )
+
+
+def _provider_list(providers: Sequence[str] | None) -> tuple[str, ...]:
+    if isinstance(providers, str):
+        raise ConfigurationError("providers must be a list of addresses, e.g. providers=[address], not one string")
+    return tuple(providers or ())

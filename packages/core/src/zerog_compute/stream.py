@@ -47,6 +47,7 @@ class ChunkStream:
             chunk = self.accumulator.add(event)
             if chunk is None:
                 continue
+            chunk.zerog = None  # only the client writes records: a provider cannot smuggle one in
             if self._held is not None:
                 ready.append(self._held)
             self._held = chunk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from .errors import DevnetError
 from .network import DEFAULT_PROVIDERS, Devnet, ProviderSpec, default_description_path
+
+ENV_UPSTREAM_KEY = "ZG_DEVNET_UPSTREAM_API_KEY"  # a secret: read from the environment, never from argv
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,9 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=0, help="anvil RPC port (default: any free port)")
     up.add_argument("--users", type=int, default=5, help="number of funded dev user accounts")
     up.add_argument("--settle-interval", type=float, default=5.0, help="seconds between settlements")
-    up.add_argument("--upstream", help="OpenAI-compatible base URL the chat providers forward to")
+    up.add_argument(
+        "--upstream",
+        help=f"OpenAI-compatible base URL the chat providers forward to (API key from ${ENV_UPSTREAM_KEY})",
+    )
     up.add_argument("--upstream-model", help="model id the upstream serves (with --upstream)")
-    up.add_argument("--upstream-api-key", help="API key for the upstream (with --upstream)")
     up.add_argument("--file", type=Path, default=None, help="where to write the JSON description")
     up.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     return parser
@@ -34,7 +39,7 @@ def _providers(args: argparse.Namespace) -> list[ProviderSpec]:
         return list(DEFAULT_PROVIDERS)
     model = args.upstream_model or "upstream-model"
     return [
-        dataclasses.replace(s, upstream=args.upstream, model=model, upstream_api_key=args.upstream_api_key)
+        dataclasses.replace(s, upstream=args.upstream, model=model, upstream_api_key=os.environ.get(ENV_UPSTREAM_KEY))
         if s.service_type == "chatbot"
         else s
         for s in DEFAULT_PROVIDERS

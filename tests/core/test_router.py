@@ -161,6 +161,13 @@ def test_extra_headers_and_pools_steer_the_router(rzg: ZeroG, devnet: Devnet) ->
     assert streamed[-1].zerog is not None and streamed[-1].zerog.provider == address(devnet, "chat-b")
 
 
+def test_pool_options_the_router_cannot_apply_are_refused(rzg: ZeroG, devnet: Devnet) -> None:
+    for options in ({"deny": [address(devnet, "chat-b")]}, {"strategy": "round_robin"}, {"verifiable_only": True}):
+        pool = rzg.pool(model=model(devnet), **options)  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="cannot apply"):
+            pool.chat.completions.create(messages=ASK)
+
+
 def test_failover_across_a_faulty_provider(rzg: ZeroG, devnet: Devnet) -> None:
     devnet.provider("chat-a").faults.set(http_status=502)
     for _ in range(3):

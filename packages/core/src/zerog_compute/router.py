@@ -94,6 +94,8 @@ DIRECT_ONLY = (
     f"auto-funding): {NEEDS_WALLET}"
 )
 SORTS = {"price": "price", "latency": "latency"}
+# pool options the Router cannot apply: refused, never silently ignored
+_CLIENT_SIDE = ("providers", "allow", "deny", "max_input_price", "max_output_price", "verifiable_only")
 _ROUTER_SECRET = re.compile(r"\b((?:sk|mk)-)[A-Za-z0-9_-]{8,}")
 _KEY_CODES = frozenset({"invalid_api_key", "missing_authorization", "api_key_revoked"})
 
@@ -399,6 +401,17 @@ def _model_of(state: RouterState, provider: str, service_type: str) -> Flow[str]
     )
 
 
+def _check_pool(pool: PoolState) -> None:
+    config = pool.config
+    used = [name for name in _CLIENT_SIDE if getattr(config, name)]
+    if used or config.strategy == "round_robin":
+        names = ", ".join(used + (["strategy='round_robin'"] if config.strategy == "round_robin" else []))
+        raise ConfigurationError(
+            f"the Router chooses providers itself and cannot apply {names}: in Router mode a pool takes only "
+            "model= and strategy='price'|'latency'|'priority' (pin one provider with provider=...)"
+        )
+
+
 def prepare(
     state: RouterState,
     route: str,
@@ -417,6 +430,7 @@ def prepare(
     service_type = inference.ROUTE_TYPES[route]
     headers: dict[str, str] = {}
     if pool is not None:
+        _check_pool(pool)
         model = model or pool.config.model
         sort = SORTS.get(pool.config.strategy)
         if sort:

@@ -39,14 +39,6 @@ if TYPE_CHECKING:
 ENV_PRIVATE_KEY = "ZG_PRIVATE_KEY"
 ENV_ROUTER_API_KEY = "ZG_ROUTER_API_KEY"
 RECORDS_KEPT = 512
-ROUTER_UNSUPPORTED_POOL_OPTIONS = (
-    "providers",
-    "allow",
-    "deny",
-    "verifiable_only",
-    "max_input_price",
-    "max_output_price",
-)
 """Pool restrictions a Router-mode client cannot enforce (the Router picks the provider server-side)."""
 
 
@@ -136,7 +128,6 @@ class ZeroGClients:
     def pool(self, **options: Any) -> ProviderPool:
         key = _pool_key(options)
         client = self.sync()
-        _check_router_pool(client, options)
         with self._lock:
             found = self._pools.get(key)
             if found is None:
@@ -145,7 +136,6 @@ class ZeroGClients:
 
     def apool(self, **options: Any) -> AsyncProviderPool:
         client = self.aio()
-        _check_router_pool(client, options)
         key = (id(asyncio.get_running_loop()), _pool_key(options))
         with self._lock:
             found = self._apools.get(key)
@@ -232,20 +222,6 @@ class ZeroGClients:
 def is_router(client: ZeroG | AsyncZeroG) -> bool:
     """Whether a core client runs in Router mode (hosted 0G Router) rather than Direct mode."""
     return getattr(client, "backend", "direct") == "router"
-
-
-def _check_router_pool(client: ZeroG | AsyncZeroG, options: dict[str, Any]) -> None:
-    """Refuse pool restrictions that the Router would silently ignore (it routes server-side)."""
-    if not is_router(client):
-        return
-    given = sorted(name for name in ROUTER_UNSUPPORTED_POOL_OPTIONS if options.get(name))
-    if given:
-        raise ConfigurationError(
-            f"{', '.join(given)} cannot be honoured in Router mode: the 0G Router chooses the provider and fails "
-            "over server-side. Pass model=... (with strategy='price' or 'latency' for its sort order) and "
-            "optionally provider='0x…' to pin one provider, or use Direct mode (private_key=...) for a "
-            "client-side pool"
-        )
 
 
 def _check_router_target(client: ZeroG | AsyncZeroG, service_type: str, model: str | None) -> None:

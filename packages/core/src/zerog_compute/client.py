@@ -160,6 +160,16 @@ class _ClientBase:
             return f"{type(self).__name__}(router={self._router.url!r}, network={self.network.name!r})"
         return f"{type(self).__name__}(address={self.address!r}, network={self.network.name!r})"
 
+    def _needs_no_run(self, completed: calls.Completed | _router.RouterCompleted) -> bool:
+        """True when nothing is left to verify: the Router already did, or the policy is off (recorded here)."""
+        if isinstance(completed, _router.RouterCompleted):
+            return True  # the Router verified (or not); the flow applied the policy
+        if self._ctx.verification == "off":
+            record = completed.record
+            record.verification = VerificationResult.skipped(chat_id=record.chat_id, provider=record.provider)
+            return True
+        return False
+
     @staticmethod
     def _verify_flow(completed: calls.Completed, images: list[bytes] | None) -> Flow[VerificationResult]:
         return inference.verify(
@@ -210,12 +220,11 @@ class ZeroG(_ClientBase):
         self, completed: calls.Completed | _router.RouterCompleted, images: list[bytes] | None = None
     ) -> ZeroGRecord:
         """Attach verification according to the policy and return the record."""
-        if isinstance(completed, _router.RouterCompleted):
-            return completed.record  # the Router verified (or not); the flow applied the policy
+        if self._needs_no_run(completed):
+            return completed.record
+        assert isinstance(completed, calls.Completed)
         record, policy = completed.record, self._ctx.verification
-        if policy == "off":
-            record.verification = VerificationResult.skipped(chat_id=record.chat_id, provider=record.provider)
-        elif policy == "enforce":
+        if policy == "enforce":
             record.verification = apply_policy(self._run(self._verify_flow(completed, images)), "enforce")
         else:
             flow = self._verify_flow(completed, images)
@@ -407,12 +416,11 @@ class AsyncZeroG(_ClientBase):
         self, completed: calls.Completed | _router.RouterCompleted, images: list[bytes] | None = None
     ) -> ZeroGRecord:
         """Attach verification according to the policy and return the record."""
-        if isinstance(completed, _router.RouterCompleted):
-            return completed.record  # the Router verified (or not); the flow applied the policy
+        if self._needs_no_run(completed):
+            return completed.record
+        assert isinstance(completed, calls.Completed)
         record, policy = completed.record, self._ctx.verification
-        if policy == "off":
-            record.verification = VerificationResult.skipped(chat_id=record.chat_id, provider=record.provider)
-        elif policy == "enforce":
+        if policy == "enforce":
             record.verification = apply_policy(await self._run(self._verify_flow(completed, images)), "enforce")
         else:
             task = asyncio.get_running_loop().create_task(self._verify_warn(completed, images))

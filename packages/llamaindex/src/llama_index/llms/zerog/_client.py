@@ -50,6 +50,31 @@ def _secret(private_key: str | bytes | SecretStr | None) -> SecretStr | None:
     return SecretStr(private_key)
 
 
+def client_settings(
+    *,
+    network: Any,
+    rpc_url: str | None,
+    verification: Any,
+    rate_limit: Any,
+    timeout: float | None,
+    funding: Any = None,
+    router_url: str | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments every component passes to ``ZeroG``/``AsyncZeroG`` (keys excluded)."""
+    settings: dict[str, Any] = {
+        "network": network,
+        "rpc_url": rpc_url,
+        "verification": verification,
+        "rate_limit": rate_limit,
+        "timeout": timeout,
+    }
+    if funding is not None:
+        settings["funding"] = funding
+    if router_url:
+        settings["router_url"] = router_url
+    return settings
+
+
 class ClientHolder:
     """The key and the zerog-compute clients of one component, built on first use (thread-safe)."""
 
@@ -202,15 +227,15 @@ class ZeroGConnection(BaseModel):
         )
 
     def _client_settings(self) -> dict[str, Any]:
-        return {
-            "network": self.network,
-            "rpc_url": self.rpc_url,
-            "verification": self.verification,
-            "funding": self.funding,
-            "rate_limit": self.rate_limit,
-            "timeout": self.timeout,
-            **({"router_url": self.router_url} if self.router_url else {}),
-        }
+        return client_settings(
+            network=self.network,
+            rpc_url=self.rpc_url,
+            verification=self.verification,
+            rate_limit=self.rate_limit,
+            timeout=self.timeout,
+            funding=self.funding,
+            router_url=self.router_url,
+        )
 
     def close(self) -> None:
         """Close the HTTP clients this component opened for sync calls."""

@@ -73,7 +73,7 @@ class ZeroG(ZeroGConnection, FunctionCallingLLM):
         from llama_index.llms.zerog import ZeroG
 
         llm = ZeroG(providers=["0xA...", "0xB..."], network="testnet")
-        print(llm.complete("What is 2 + 3?"))
+        answer = llm.complete("What is 2 + 3?")  # answer.text, answer.additional_kwargs["verdict"]
         ```
     """
 

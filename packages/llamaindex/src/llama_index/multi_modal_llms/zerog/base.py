@@ -75,7 +75,7 @@ class ZeroGMultiModal(ZeroGConnection, MultiModalLLM):
         from llama_index.multi_modal_llms.zerog import ZeroGMultiModal
 
         mm = ZeroGMultiModal(provider="0x...")
-        print(mm.complete("Describe the image", image_documents=[ImageDocument(image_path="cat.png")]))
+        answer = mm.complete("Describe the image", image_documents=[ImageDocument(image_path="cat.png")])
         ```
     """
 

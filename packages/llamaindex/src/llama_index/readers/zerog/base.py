@@ -10,7 +10,7 @@ from typing import Any
 from llama_index.core.bridge.pydantic import SecretStr
 from llama_index.core.readers.base import BaseReader
 from llama_index.core.schema import Document
-from llama_index.llms.zerog._client import ClientHolder, VerificationPolicy
+from llama_index.llms.zerog._client import ClientHolder, VerificationPolicy, client_settings
 
 from zerog_compute import AsyncZeroG, Network, Transcription
 from zerog_compute import ZeroG as ZeroGClient
@@ -65,14 +65,14 @@ class ZeroGTranscriptionReader(BaseReader):
     ) -> None:
         if not provider and not providers:
             raise ValueError("ZeroGTranscriptionReader: pass provider='0x...' or providers=['0x...', ...]")
-        settings = {
-            "network": network,
-            "rpc_url": rpc_url,
-            "verification": verification,
-            "rate_limit": rate_limit,
-            "timeout": timeout,
-            **({"router_url": router_url} if router_url else {}),
-        }
+        settings = client_settings(
+            network=network,
+            rpc_url=rpc_url,
+            verification=verification,
+            rate_limit=rate_limit,
+            timeout=timeout,
+            router_url=router_url,
+        )
         self._holder = ClientHolder(
             lambda: settings,
             private_key=private_key,

@@ -17,7 +17,7 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import SecretStr
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
-from llama_index.llms.zerog._client import ClientHolder, VerificationPolicy
+from llama_index.llms.zerog._client import ClientHolder, VerificationPolicy, client_settings
 
 from zerog_compute import AsyncZeroG, ImagesResponse, LedgerNotFoundError, Network, Service, Transcription
 from zerog_compute import ZeroG as ZeroGClient
@@ -71,14 +71,14 @@ class ZeroGToolSpec(BaseToolSpec):
         client: ZeroGClient | None = None,
         async_client: AsyncZeroG | None = None,
     ) -> None:
-        settings = {
-            "network": network,
-            "rpc_url": rpc_url,
-            "verification": verification,
-            "rate_limit": rate_limit,
-            "timeout": timeout,
-            **({"router_url": router_url} if router_url else {}),
-        }
+        settings = client_settings(
+            network=network,
+            rpc_url=rpc_url,
+            verification=verification,
+            rate_limit=rate_limit,
+            timeout=timeout,
+            router_url=router_url,
+        )
         self._holder = ClientHolder(
             lambda: settings,
             private_key=private_key,

@@ -40,8 +40,9 @@ from typing import Any
 
 import httpx
 
-from zerog_compute import Network, ZeroG, inference, requests
+from zerog_compute import Network, ZeroG, direct, payloads
 from zerog_compute._io import HttpResult
+from zerog_compute.backend import Call
 from zerog_devnet import Devnet, ProviderSpec
 
 WARMUP = 50
@@ -243,8 +244,8 @@ def measure(bench: Bench, verification: str, n: int) -> PolicyResult:
         records.append(first.zerog)
 
         # The exact request the client sends: same URL, body bytes and session header (all cached by now).
-        payload = requests.chat_payload(MESSAGES, stream=False, params={})
-        prepared = zg._run(inference.prepare_payload(zg._ctx, addr, "/chat/completions", payload))
+        payload = payloads.chat_payload(MESSAGES, stream=False, params={})
+        prepared = zg._run(direct.prepare(zg._ctx, Call("/chat/completions", payload, provider=addr)))
         url, body = prepared.url, prepared.body
         headers = {"Authorization": prepared.headers["Authorization"], "Content-Type": "application/json"}
         last_response: list[httpx.Response] = []

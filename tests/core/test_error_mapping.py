@@ -1,4 +1,4 @@
-"""Provider error responses → typed errors (zerog_compute.sse.error_from_response), with the broker's bodies."""
+"""Provider error responses → typed errors (zerog_compute.http_errors.provider_error), with the broker's bodies."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from zerog_compute.errors import (
     RequestRejectedError,
     ZeroGError,
 )
-from zerog_compute.sse import error_from_response
+from zerog_compute.http_errors import provider_error as error_from_response
 
 PROVIDER = "0xf07240Efa67755B5311bc75784a061eDB47165Dd"
 USER = "0x1111111111111111111111111111111111111111"

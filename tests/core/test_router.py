@@ -479,7 +479,7 @@ def error_body(status: int, code: str, message: str = "boom") -> tuple[int, byte
     ],
 )
 def test_router_error_mapping(status: int, code: str, expected: type[Exception]) -> None:
-    from zerog_compute.router import error_from_response
+    from zerog_compute.http_errors import router_error as error_from_response
 
     error = error_from_response(*error_body(status, code, "key sk-secretsecret123 was bad"), {"Retry-After": "7"})
     assert type(error) is expected

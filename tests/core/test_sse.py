@@ -1,4 +1,4 @@
-"""SSE decoding, chat-stream accumulation and chat ids (zerog_compute.sse), no network."""
+"""SSE decoding, chat-stream accumulation (zerog_compute.sse) and chat ids (zerog_compute.records), no network."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerog_compute.errors import ProviderUnavailableError, ZeroGError
-from zerog_compute.sse import ChatStreamAccumulator, SSEDecoder, SSEEvent, chat_id
+from zerog_compute.records import chat_id
+from zerog_compute.sse import ChatStreamAccumulator, SSEDecoder, SSEEvent
 from zerog_compute.types import ChatCompletion
 from zerog_devnet.scripted import chat_completion, chat_completion_chunks
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from zerog_compute.inference import Prepared
+from zerog_compute.direct import Prepared
 from zerog_compute.services import Service
 from zerog_compute.stream import StreamState
 

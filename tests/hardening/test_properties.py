@@ -30,11 +30,12 @@ from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from zerog_compute import AsyncZeroG, Network, ZeroG, calls, units
+from zerog_compute import AsyncZeroG, Network, ZeroG, direct, units
 from zerog_compute._context import Context
 from zerog_compute._io import Http, HttpResult, Sleep
+from zerog_compute.backend import Call, Completed
+from zerog_compute.direct import Prepared
 from zerog_compute.errors import ConfigurationError, ProviderError, ZeroGError
-from zerog_compute.inference import Prepared
 from zerog_compute.ratelimit import MAX_RETRY_AFTER_S
 from zerog_compute.services import Service
 from zerog_compute.signer import Wallet
@@ -272,7 +273,7 @@ def test_complete_gives_a_result_or_a_typed_error(route: str, script: list[tuple
 
     driver = Driver(answer)
     try:
-        done = driver.run(calls.complete(ctx, PROVIDER, route, payload, files=files))
+        done = driver.run(direct.complete(ctx, Call(route, payload, provider=PROVIDER, files=files)))
     except ZeroGError as error:
         event(type(error).__name__)
         check_provider_error(error, driver.requests[0].headers["Authorization"])
@@ -281,7 +282,7 @@ def test_complete_gives_a_result_or_a_typed_error(route: str, script: list[tuple
     assert 1 <= len(driver.requests) <= ctx.max_retries + 1
     assert all(math.isfinite(s) and 0 <= s <= MAX_RETRY_AFTER_S for s in driver.sleeps)
     if done is not None:
-        assert isinstance(done, calls.Completed) and isinstance(done.data, dict)
+        assert isinstance(done, Completed) and isinstance(done.data, dict)
         record = done.record
         assert record.provider == PROVIDER and record.service_type == service_type
         assert isinstance(record.fee, int) and record.fee >= 0
@@ -296,7 +297,7 @@ def test_deeply_nested_json_bodies_give_typed_errors(body: str, status: int) -> 
     ctx = warm(Context(NETWORK, WALLET, verification="off"), "chatbot")
     driver = Driver(lambda op: HttpResult(status, httpx.Headers({"Retry-After": "0"}), body.encode()))
     try:
-        driver.run(calls.complete(ctx, PROVIDER, "/chat/completions", ROUTES["/chat/completions"][1]))
+        driver.run(direct.complete(ctx, Call("/chat/completions", ROUTES["/chat/completions"][1], provider=PROVIDER)))
     except ZeroGError as error:
         check_provider_error(error, driver.requests[0].headers["Authorization"])
     else:
@@ -306,8 +307,7 @@ def test_deeply_nested_json_bodies_give_typed_errors(body: str, status: int) -> 
 HUGE_NESTING_SCRIPT = """
 import httpx
 from tests.hardening.test_properties import *
-from zerog_compute import inference, services, sse
-from zerog_compute import router as _router
+from zerog_compute import http_errors, services, signatures
 from zerog_compute.verification import check_attestation
 
 deep = "[" * 200_000 + "]" * 200_000  # beyond the 100000 recursion limit py_ecc sets: a C stack overflow
@@ -316,7 +316,7 @@ for status in (200, 400, 429, 503):
     ctx = warm(Context(NETWORK, WALLET, verification="off"), "chatbot")
     try:
         Driver(lambda op: HttpResult(status, httpx.Headers({}), body)).run(
-            calls.complete(ctx, PROVIDER, "/chat/completions", ROUTES["/chat/completions"][1])
+            direct.complete(ctx, Call("/chat/completions", ROUTES["/chat/completions"][1], provider=PROVIDER))
         )
     except ZeroGError:
         pass
@@ -326,15 +326,15 @@ assert state.accumulator.malformed == 1
 svc = service(additional_info=deep)
 assert svc.info == {} and expected_signer(svc) is None and verifiability_problem(svc)
 assert check_attestation(deep, tee_signer_address=TEE).matches is False
-verdict = Driver(lambda op: HttpResult(200, httpx.Headers({}), body)).run(inference.verify(svc, "c1", b"", b""))
+verdict = Driver(lambda op: HttpResult(200, httpx.Headers({}), body)).run(signatures.verify(svc, "c1", b"", b""))
 assert verdict.verdict.value == "not_verifiable"
 ctx = warm(Context(NETWORK, WALLET), "chatbot")
 try:
     Driver(lambda op: HttpResult(200, httpx.Headers({}), body)).run(services.list_models(ctx, PROVIDER))
 except ZeroGError:
     pass
-assert isinstance(sse.error_from_response(400, body, {}, PROVIDER), ZeroGError)
-assert isinstance(_router.error_from_response(400, body, {}), ZeroGError)
+assert isinstance(http_errors.provider_error(400, body, {}, PROVIDER), ZeroGError)
+assert isinstance(http_errors.router_error(400, body, {}), ZeroGError)
 print("survived")
 """
 

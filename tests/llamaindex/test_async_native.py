@@ -33,7 +33,7 @@ def no_sync_client(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
         return method
 
-    for name in ("__init__", "_run", "_stream", "_finish"):
+    for name in ("__init__", "_run", "_iterate"):
         monkeypatch.setattr(zerog_compute.ZeroG, name, refuse(name))
     return attempts
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import _abi
 from .auth import SessionCache
 from .contracts import Contract, NonceTracker
+from .errors import ConfigurationError
 from .networks import Network
 from .signer import Wallet
 from .verification import VerificationPolicy
@@ -22,6 +23,15 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 SERVICE_TTL_S = 600.0
+NEEDS_WALLET = (
+    "it needs a wallet, and this client runs in Router mode without one. The Router bills your pc.0g.ai "
+    "balance instead (zg.router.balance(management_key='mk-…')); pass private_key=... (or set $ZG_PRIVATE_KEY) "
+    "to use Direct features as well"
+)
+DIRECT_ONLY = (
+    "this is a Direct-mode feature (ledger, sub-accounts, acknowledgement, session tokens, on-chain API keys, "
+    f"auto-funding): {NEEDS_WALLET}"
+)
 
 
 class TTLCache(Generic[K, V]):
@@ -53,10 +63,10 @@ class TTLCache(Generic[K, V]):
 
 @dataclass
 class Context:
-    """Everything a flow needs besides I/O."""
+    """Everything a Direct-mode flow needs besides I/O (``signer`` is None for a Router client without a key)."""
 
     network: Network
-    wallet: Wallet
+    signer: Wallet | None
     verification: VerificationPolicy = "warn"
     timeout: float = 60.0
     ledger: Contract = field(init=False)
@@ -75,8 +85,21 @@ class Context:
         self.inference = Contract(self.network.inference, _abi.INFERENCE_ABI)
 
     @property
+    def wallet(self) -> Wallet:
+        """The wallet that signs; a Router client without a key raises ConfigurationError."""
+        if self.signer is None:
+            raise ConfigurationError(DIRECT_ONLY)
+        return self.signer
+
+    @property
     def user(self) -> str:
         return self.wallet.address
+
+    def direct(self, feature: str) -> Context:
+        """This context, or ConfigurationError when ``feature`` needs the wallet a Router client lacks."""
+        if self.signer is None:
+            raise ConfigurationError(f"{feature} is a Direct-mode feature: {NEEDS_WALLET}")
+        return self
 
 
 def _no_funding() -> FundingState:

@@ -4,44 +4,47 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import SecretStr
 
-from . import apikeys, failover, ledger, requests, services
+from . import apikeys, failover, ledger, payloads, services
 from . import router as _router
 from ._context import Context
-from ._io import Flow
-from .calls import Completed, complete
-from .client import _require
+from .backend import Call, Completed
 from .failover import PoolState
+from .payloads import Files
 from .types import ChatCompletion, ChatCompletionChunk, EmbeddingsResponse, ImagesResponse, Transcription
 from .units import Amount
 
 if TYPE_CHECKING:
     from .client import ZeroG
 
+R = TypeVar("R", ChatCompletion, ImagesResponse, Transcription, EmbeddingsResponse)
+
 
 class _Resource:
     def __init__(self, client: ZeroG, pool: PoolState | None = None) -> None:
         self._client = client
-        self._ctx = client._ctx
         self._pool = pool
 
-    def _complete(
-        self,
-        provider: str | None,
-        route: str,
-        payload: dict[str, Any],
-        model: str | None,
-        files: dict[str, tuple[str, bytes, str]] | None = None,
-    ) -> Flow[Completed | _router.RouterCompleted]:
-        state = self._client._router
-        if state is not None:  # Router mode: provider= pins, a pool gives the model and the sort order
-            return _router.complete(state, route, payload, model=model, provider=provider, files=files, pool=self._pool)
-        if self._pool is not None:
-            return failover.complete(self._ctx, self._pool, route, payload, model=model, files=files)
-        return complete(self._ctx, _require(provider), route, payload, model=model, files=files)
+    def _call(
+        self, route: str, payload: dict[str, Any], provider: str | None, model: str | None, files: Files | None = None
+    ) -> Call:
+        return Call(route, payload, model=model, provider=provider, files=files, pool=self._pool)
+
+    def _complete(self, call: Call) -> Completed:
+        return self._client._run(self._client._backend.complete(call))
+
+    @staticmethod
+    def _result(model: type[R], done: Completed) -> R:
+        result = payloads.parse_result(model, done.data, done.record.provider)
+        result.zerog = done.record
+        return result
+
+    @property
+    def _ctx(self) -> Context:
+        return self._client._ctx
 
 
 class Router(_Resource):
@@ -69,11 +72,7 @@ class Ledger(_Resource):
 
     @property
     def _ctx(self) -> Context:  # Router mode without a wallet: a Direct-mode feature
-        return _router.direct_context(self._client, "zg.ledger")
-
-    @_ctx.setter
-    def _ctx(self, _value: Context) -> None:
-        pass
+        return self._client._ctx.direct("zg.ledger")
 
     def get(self) -> ledger.LedgerInfo:
         return self._client._run(ledger.get(self._ctx))
@@ -161,13 +160,11 @@ class Completions(_Resource):
         **params: Any,
     ) -> ChatCompletion | Iterator[ChatCompletionChunk]:
         """An OpenAI-style chat completion from ``provider`` (``stream=True`` yields chunks)."""
-        payload = requests.chat_payload(messages, stream=stream, params=params)
+        payload = payloads.chat_payload(messages, stream=stream, params=params)
+        call = self._call("/chat/completions", payload, provider, model)
         if stream:
-            return self._client._stream(provider, model, payload, self._pool)
-        done = self._client._run(self._complete(provider, "/chat/completions", payload, model))
-        result = requests.parse_result(ChatCompletion, done.data, done.record.provider)
-        result.zerog = self._client._finish(done)
-        return result
+            return self._client._iterate(self._client._backend.stream(call))
+        return self._result(ChatCompletion, self._complete(call))
 
 
 class Chat:
@@ -191,24 +188,19 @@ class Images(_Resource):
         response_format: str | None = None,
         **params: Any,
     ) -> ImagesResponse:
-        payload = requests.image_payload(prompt, n=n, size=size, response_format=response_format, params=params)
-        done = self._client._run(self._complete(provider, "/images/generations", payload, model))
-        result = requests.parse_result(ImagesResponse, done.data, done.record.provider)
-        result.zerog = self._client._finish(done, requests.decoded_images(done.data))
-        return result
+        payload = payloads.image_payload(prompt, n=n, size=size, response_format=response_format, params=params)
+        return self._result(ImagesResponse, self._complete(self._call("/images/generations", payload, provider, model)))
 
 
 class Transcriptions(_Resource):
     """``zg.audio.transcriptions``."""
 
     def create(
-        self, *, provider: str | None = None, file: requests.FileInput, model: str | None = None, **params: Any
+        self, *, provider: str | None = None, file: payloads.FileInput, model: str | None = None, **params: Any
     ) -> Transcription:
-        files = requests.transcription_files(file)
-        done = self._client._run(self._complete(provider, "/audio/transcriptions", dict(params), model, files))
-        result = requests.parse_result(Transcription, done.data, done.record.provider)
-        result.zerog = self._client._finish(done)
-        return result
+        files = payloads.transcription_files(file)
+        call = self._call("/audio/transcriptions", dict(params), provider, model, files)
+        return self._result(Transcription, self._complete(call))
 
 
 class Audio:
@@ -229,11 +221,8 @@ class Embeddings(_Resource):
         model: str | None = None,
         **params: Any,
     ) -> EmbeddingsResponse:
-        payload = requests.embedding_payload(input, params)
-        done = self._client._run(self._complete(provider, "/embeddings", payload, model))
-        result = requests.parse_result(EmbeddingsResponse, done.data, done.record.provider)
-        result.zerog = self._client._finish(done)
-        return result
+        payload = payloads.embedding_payload(input, params)
+        return self._result(EmbeddingsResponse, self._complete(self._call("/embeddings", payload, provider, model)))
 
 
 class ApiKeys(_Resource):
@@ -241,11 +230,7 @@ class ApiKeys(_Resource):
 
     @property
     def _ctx(self) -> Context:  # Router mode without a wallet: a Direct-mode feature
-        return _router.direct_context(self._client, "zg.api_keys")
-
-    @_ctx.setter
-    def _ctx(self, _value: Context) -> None:
-        pass
+        return self._client._ctx.direct("zg.api_keys")
 
     def create(self, provider: str, *, token_id: int | None = None, expires_in: float | None = None) -> apikeys.ApiKey:
         return self._client._run(apikeys.create(self._ctx, provider, token_id=token_id, expires_in=expires_in))

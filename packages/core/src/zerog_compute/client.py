@@ -13,8 +13,6 @@ Router mode (the hosted 0G Router, see :mod:`zerog_compute.router`): ``router_ap
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import itertools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -23,32 +21,33 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import SecretStr
 
-from . import calls, failover, funding, inference, ledger, ratelimit
+from . import failover, funding, ledger, signatures
 from . import router as _router
-from ._context import Context
-from ._io import AsyncRunner, Flow, SyncRunner, T
-from .errors import ConfigurationError, ZeroGError
+from ._context import DIRECT_ONLY, Context
+from ._io import Flow, T
+from .backend import Backend, BackendName
+from .direct import DirectBackend
+from .errors import ConfigurationError
 from .failover import PoolConfig, PoolState, Strategy
 from .funding import FundingPolicy, FundingState
 from .ledger import SubAccount
 from .networks import Network, resolve_network
 from .ratelimit import Limiter, RateLimit
+from .runners import AsyncRunner, SyncRunner
 from .signer import Wallet
-from .stream import StreamState
-from .types import ZeroGRecord
+from .units import Amount
+from .verification import AttestationReport, VerificationPolicy, VerificationResult
 
 if TYPE_CHECKING:
     from ._aresources import AsyncProviderPool
     from ._resources import ProviderPool
-from .units import Amount
-from .verification import AttestationReport, VerificationPolicy, VerificationResult, apply_policy
 
 log = logging.getLogger(__name__)
 POLICIES = ("off", "warn", "enforce")
 
 
 class _ClientBase:
-    """Configuration and pure helpers shared by both clients."""
+    """Configuration shared by both clients; the backend (Direct or Router) is chosen here, once."""
 
     def __init__(
         self,
@@ -63,14 +62,7 @@ class _ClientBase:
         router_api_key: str | SecretStr | None = None,
         router_url: str | None = None,
     ) -> None:
-        if verification not in POLICIES:
-            raise ConfigurationError(f"verification must be one of {POLICIES}, got {verification!r}")
-        if funding is not None and not isinstance(funding, FundingPolicy):
-            raise ConfigurationError("funding must be a FundingPolicy (or None to never move funds automatically)")
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise ConfigurationError("rate_limit must be a RateLimit(...) (or None to switch client-side limiting off)")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < float("inf"):
-            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        _check_options(verification, funding, rate_limit, timeout)
         resolved = resolve_network(network, rpc_url)
         self._router = _router.configure(
             router_api_key,
@@ -82,17 +74,20 @@ class _ClientBase:
             max_retries=rate_limit.max_retries if rate_limit is not None else 0,
         )
         if private_key is not None:
-            wallet = Wallet(private_key)
+            wallet: Wallet | None = Wallet(private_key)
         elif self._router is not None:
             wallet = _router.router_wallet()
         else:
             wallet = Wallet.from_env()
-        if funding is not None and isinstance(wallet, _router.NoWallet):
-            raise ConfigurationError(f"funding= {_router.DIRECT_ONLY}")
+        if funding is not None and wallet is None:
+            raise ConfigurationError(f"funding= {DIRECT_ONLY}")
         self._ctx = Context(resolved, wallet, verification, timeout)
         self._ctx.funding = FundingState(funding)
         self._ctx.limiter = Limiter(rate_limit) if rate_limit is not None else None
         self._ctx.max_retries = rate_limit.max_retries if rate_limit is not None else 0
+        self._backend: Backend = (
+            _router.RouterBackend(self._router) if self._router is not None else DirectBackend(self._ctx)
+        )
 
     @property
     def funding(self) -> FundingState:
@@ -105,9 +100,9 @@ class _ClientBase:
         return self._ctx.user
 
     @property
-    def backend(self) -> str:
+    def backend(self) -> BackendName:
         """``"router"`` (hosted 0G Router, ``router_api_key=``) or ``"direct"`` (wallet and providers)."""
-        return "router" if self._router is not None else "direct"
+        return self._backend.name
 
     @property
     def network(self) -> Network:
@@ -160,25 +155,18 @@ class _ClientBase:
             return f"{type(self).__name__}(router={self._router.url!r}, network={self.network.name!r})"
         return f"{type(self).__name__}(address={self.address!r}, network={self.network.name!r})"
 
-    def _needs_no_run(self, completed: calls.Completed | _router.RouterCompleted) -> bool:
-        """True when nothing is left to verify: the Router already did, or the policy is off (recorded here)."""
-        if isinstance(completed, _router.RouterCompleted):
-            return True  # the Router verified (or not); the flow applied the policy
-        if self._ctx.verification == "off":
-            record = completed.record
-            record.verification = VerificationResult.skipped(chat_id=record.chat_id, provider=record.provider)
-            return True
-        return False
 
-    @staticmethod
-    def _verify_flow(completed: calls.Completed, images: list[bytes] | None) -> Flow[VerificationResult]:
-        return inference.verify(
-            completed.prepared.service,
-            completed.record.chat_id,
-            completed.prepared.body,
-            completed.content,
-            images,
-        )
+def _check_options(
+    verification: Any, funding: FundingPolicy | None, rate_limit: RateLimit | None, timeout: float
+) -> None:
+    if verification not in POLICIES:
+        raise ConfigurationError(f"verification must be one of {POLICIES}, got {verification!r}")
+    if funding is not None and not isinstance(funding, FundingPolicy):
+        raise ConfigurationError("funding must be a FundingPolicy (or None to never move funds automatically)")
+    if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+        raise ConfigurationError("rate_limit must be a RateLimit(...) (or None to switch client-side limiting off)")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < float("inf"):
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 class ZeroG(_ClientBase):
@@ -189,7 +177,6 @@ class ZeroG(_ClientBase):
         self._http = http_client or httpx.Client(timeout=self._ctx.timeout)
         self._rpc_http = httpx.Client(timeout=30.0)
         self._runner = SyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._funder: threading.Thread | None = None
         self._start_background()
@@ -210,26 +197,14 @@ class ZeroG(_ClientBase):
     def _run(self, flow: Flow[T]) -> T:
         return self._runner.run(flow)
 
+    def _iterate(self, flow: Flow[Any]) -> Iterator[Any]:
+        return self._runner.iterate(flow)
+
     def _start_background(self) -> None:
         policy = self._ctx.funding.policy
         if policy is not None and policy.mode == "background":
             self._funder = threading.Thread(target=self._background_funding, name="zerog-funding", daemon=True)
             self._funder.start()
-
-    def _finish(
-        self, completed: calls.Completed | _router.RouterCompleted, images: list[bytes] | None = None
-    ) -> ZeroGRecord:
-        """Attach verification according to the policy and return the record."""
-        if self._needs_no_run(completed):
-            return completed.record
-        assert isinstance(completed, calls.Completed)
-        record, policy = completed.record, self._ctx.verification
-        if policy == "enforce":
-            record.verification = apply_policy(self._run(self._verify_flow(completed, images)), "enforce")
-        else:
-            flow = self._verify_flow(completed, images)
-            record.verification_future = self._verifier().submit(lambda: inference.warn(self._run(flow)))
-        return record
 
     def pool(self, **options: Any) -> ProviderPool:
         """A failover pool: ``zg.pool(model="m")`` or ``zg.pool(providers=[a, b], strategy="price")``.
@@ -244,118 +219,17 @@ class ZeroG(_ClientBase):
 
     def acknowledge(self, provider: str, amount: Amount | None = None) -> SubAccount:
         """Ensure the sub-account with ``provider`` exists and is acknowledged; funds move only if ``amount``."""
-        return self._run(ledger.acknowledge(_router.direct_context(self, "zg.acknowledge"), provider, amount))
+        return self._run(ledger.acknowledge(self._ctx.direct("zg.acknowledge"), provider, amount))
 
     def verify(
         self, provider: str, chat_id: str, *, request_body: bytes | None = None, response_body: bytes | None = None
     ) -> VerificationResult:
         """Verify a response by chat id; pass the exchanged bytes to also check the content binding."""
-        return self._run(inference.verify_chat(self._ctx, provider, chat_id, request_body, response_body))
+        return self._run(signatures.verify_chat(self._ctx, provider, chat_id, request_body, response_body))
 
     def attestation(self, provider: str) -> AttestationReport:
         """Fetch ``/v1/quote`` and check that it names the TEE signer registered on chain."""
-        return self._run(inference.attestation(self._ctx, provider))
-
-    def _verifier(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="zerog-verify")
-        return self._pool
-
-    def _stream(
-        self, provider: str | None, model: str | None, payload: dict[str, Any], pool: PoolState | None = None
-    ) -> Iterator[Any]:
-        if self._router is not None:
-            yield from self._router_stream(self._router, provider, model, payload, pool)
-            return
-        if pool is None:
-            yield from self._stream_one(_require(provider), model, payload)
-            return
-        tries = failover.StreamAttempts(pool, self._run(failover.candidates_in_order(self._ctx, pool)))
-        for attempt, service in tries.attempts():
-            timeout = tries.begin(attempt, service)
-            try:
-                for chunk in self._stream_one(service.provider, model or pool.config.model, payload, timeout, 0):
-                    tries.received += 1
-                    yield chunk
-            except ZeroGError as error:
-                tries.failed(attempt, service, error)
-                continue
-            tries.succeeded(attempt, service)
-            return
-        raise tries.give_up()
-
-    def _stream_one(
-        self,
-        provider: str,
-        model: str | None,
-        payload: dict[str, Any],
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Iterator[Any]:
-        ctx = self._ctx
-        prepared = self._run(calls.prepare(ctx, provider, "/chat/completions", payload, model=model))
-        state, address = StreamState(prepared), prepared.service.provider
-        for attempt in itertools.count():
-            self._run(ratelimit.acquire(ctx.limiter, address))
-            try:
-                with self._http.stream(
-                    "POST",
-                    prepared.url,
-                    headers=prepared.headers,
-                    content=prepared.body,
-                    timeout=timeout or ctx.timeout,
-                ) as response:
-                    if response.status_code == 200:
-                        state.start(response.headers)
-                        for data in response.iter_raw():
-                            yield from state.feed(data)
-                        break
-                    error = inference.status_error(
-                        ctx, prepared, response.status_code, response.read(), response.headers
-                    )
-            except httpx.HTTPError as exc:
-                raise state.interrupted(exc) from exc
-            finally:
-                if ctx.limiter is not None:
-                    ctx.limiter.release(address)
-            self._run(calls.after_failure(ctx, prepared, error, attempt, max_retries=max_retries))
-        last, record = state.finish()
-        ctx.funding.record_fee(address, record.fee)
-        self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
-        yield from last
-
-    def _router_stream(
-        self,
-        state: _router.RouterState,
-        provider: str | None,
-        model: str | None,
-        payload: dict[str, Any],
-        pool: PoolState | None,
-    ) -> Iterator[Any]:
-        prepare = _router.prepare(state, "/chat/completions", payload, model=model, provider=provider, pool=pool)
-        request = self._run(prepare)
-        stream = _router.RouterStream(request)
-        for attempt in itertools.count():
-            try:
-                with self._http.stream(
-                    "POST", request.url, headers=request.headers, content=request.body, timeout=state.timeout
-                ) as response:
-                    if response.status_code == 200:
-                        stream.start(response.headers)
-                        for data in response.iter_raw():
-                            yield from stream.feed(data)
-                        break
-                    error = _router.error_from_response(
-                        response.status_code, response.read(), response.headers, provider=request.pinned
-                    )
-            except httpx.HTTPError as exc:
-                raise stream.interrupted(exc) from exc
-            self._run(_router.after_failure(state, error, attempt))
-        last = stream.finish()
-        record = self._run(stream.record(state))
-        if last:
-            last[-1].zerog = record
-        yield from last
+        return self._run(signatures.attestation(self._ctx, provider))
 
     def _background_funding(self) -> None:
         policy = self._ctx.funding.policy
@@ -366,12 +240,11 @@ class ZeroG(_ClientBase):
                 log.exception("background funding round failed")
 
     def close(self) -> None:
-        """Close HTTP clients and stop background verification and funding threads."""
+        """Close HTTP clients after background verifications finish; stop background funding."""
         self._stop.set()
         if self._funder is not None:
             self._funder.join(timeout=5)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        self._runner.close()
         self._http.close()
         self._rpc_http.close()
 
@@ -390,7 +263,6 @@ class AsyncZeroG(_ClientBase):
         self._http = http_client or httpx.AsyncClient(timeout=self._ctx.timeout)
         self._rpc_http = httpx.AsyncClient(timeout=30.0)
         self._runner = AsyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._funder: asyncio.Task[None] | None = None
         from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
 
@@ -406,28 +278,18 @@ class AsyncZeroG(_ClientBase):
     def _runner_base(self) -> AsyncRunner:
         return self._runner
 
-    async def _run(self, flow: Flow[T]) -> T:
+    def _start_background(self) -> None:
         policy = self._ctx.funding.policy
         if policy is not None and policy.mode == "background" and self._funder is None:
             self._funder = asyncio.get_running_loop().create_task(self._background_funding())
+
+    async def _run(self, flow: Flow[T]) -> T:
+        self._start_background()
         return await self._runner.run(flow)
 
-    async def _finish(
-        self, completed: calls.Completed | _router.RouterCompleted, images: list[bytes] | None = None
-    ) -> ZeroGRecord:
-        """Attach verification according to the policy and return the record."""
-        if self._needs_no_run(completed):
-            return completed.record
-        assert isinstance(completed, calls.Completed)
-        record, policy = completed.record, self._ctx.verification
-        if policy == "enforce":
-            record.verification = apply_policy(await self._run(self._verify_flow(completed, images)), "enforce")
-        else:
-            task = asyncio.get_running_loop().create_task(self._verify_warn(completed, images))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            record.verification_future = task
-        return record
+    def _iterate(self, flow: Flow[Any]) -> AsyncIterator[Any]:
+        self._start_background()
+        return self._runner.aiterate(flow)
 
     def pool(self, **options: Any) -> AsyncProviderPool:
         """A failover pool (see :meth:`ZeroG.pool`); its methods are awaited."""
@@ -437,122 +299,17 @@ class AsyncZeroG(_ClientBase):
 
     async def acknowledge(self, provider: str, amount: Amount | None = None) -> SubAccount:
         """Ensure the sub-account with ``provider`` exists and is acknowledged; funds move only if ``amount``."""
-        return await self._run(ledger.acknowledge(_router.direct_context(self, "zg.acknowledge"), provider, amount))
+        return await self._run(ledger.acknowledge(self._ctx.direct("zg.acknowledge"), provider, amount))
 
     async def verify(
         self, provider: str, chat_id: str, *, request_body: bytes | None = None, response_body: bytes | None = None
     ) -> VerificationResult:
         """Verify a response by chat id; pass the exchanged bytes to also check the content binding."""
-        return await self._run(inference.verify_chat(self._ctx, provider, chat_id, request_body, response_body))
+        return await self._run(signatures.verify_chat(self._ctx, provider, chat_id, request_body, response_body))
 
     async def attestation(self, provider: str) -> AttestationReport:
         """Fetch ``/v1/quote`` and check that it names the TEE signer registered on chain."""
-        return await self._run(inference.attestation(self._ctx, provider))
-
-    async def _verify_warn(self, completed: calls.Completed, images: list[bytes] | None) -> VerificationResult:
-        return inference.warn(await self._run(self._verify_flow(completed, images)))
-
-    async def _stream(
-        self, provider: str | None, model: str | None, payload: dict[str, Any], pool: PoolState | None = None
-    ) -> AsyncIterator[Any]:
-        if self._router is not None:
-            async for chunk in self._router_stream(self._router, provider, model, payload, pool):
-                yield chunk
-            return
-        if pool is None:
-            async for chunk in self._stream_one(_require(provider), model, payload):
-                yield chunk
-            return
-        tries = failover.StreamAttempts(pool, await self._run(failover.candidates_in_order(self._ctx, pool)))
-        for attempt, service in tries.attempts():
-            timeout = tries.begin(attempt, service)
-            try:
-                async for chunk in self._stream_one(service.provider, model or pool.config.model, payload, timeout, 0):
-                    tries.received += 1
-                    yield chunk
-            except ZeroGError as error:
-                tries.failed(attempt, service, error)
-                continue
-            tries.succeeded(attempt, service)
-            return
-        raise tries.give_up()
-
-    async def _stream_one(
-        self,
-        provider: str,
-        model: str | None,
-        payload: dict[str, Any],
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncIterator[Any]:
-        ctx = self._ctx
-        prepared = await self._run(calls.prepare(ctx, provider, "/chat/completions", payload, model=model))
-        state, address = StreamState(prepared), prepared.service.provider
-        for attempt in itertools.count():
-            await self._run(ratelimit.acquire(ctx.limiter, address))
-            try:
-                async with self._http.stream(
-                    "POST",
-                    prepared.url,
-                    headers=prepared.headers,
-                    content=prepared.body,
-                    timeout=timeout or ctx.timeout,
-                ) as response:
-                    if response.status_code == 200:
-                        state.start(response.headers)
-                        async for data in response.aiter_raw():
-                            for chunk in state.feed(data):
-                                yield chunk
-                        break
-                    content = await response.aread()
-                    error = inference.status_error(ctx, prepared, response.status_code, content, response.headers)
-            except httpx.HTTPError as exc:
-                raise state.interrupted(exc) from exc
-            finally:
-                if ctx.limiter is not None:
-                    ctx.limiter.release(address)
-            await self._run(calls.after_failure(ctx, prepared, error, attempt, max_retries=max_retries))
-        last, record = state.finish()
-        ctx.funding.record_fee(address, record.fee)
-        await self._finish(calls.Completed(prepared, bytes(state.raw), {}, record))
-        for chunk in last:
-            yield chunk
-
-    async def _router_stream(
-        self,
-        state: _router.RouterState,
-        provider: str | None,
-        model: str | None,
-        payload: dict[str, Any],
-        pool: PoolState | None,
-    ) -> AsyncIterator[Any]:
-        prepare = _router.prepare(state, "/chat/completions", payload, model=model, provider=provider, pool=pool)
-        request = await self._run(prepare)
-        stream = _router.RouterStream(request)
-        for attempt in itertools.count():
-            try:
-                async with self._http.stream(
-                    "POST", request.url, headers=request.headers, content=request.body, timeout=state.timeout
-                ) as response:
-                    if response.status_code == 200:
-                        stream.start(response.headers)
-                        async for data in response.aiter_raw():
-                            for chunk in stream.feed(data):
-                                yield chunk
-                        break
-                    content = await response.aread()
-                    error = _router.error_from_response(
-                        response.status_code, content, response.headers, provider=request.pinned
-                    )
-            except httpx.HTTPError as exc:
-                raise stream.interrupted(exc) from exc
-            await self._run(_router.after_failure(state, error, attempt))
-        last = stream.finish()
-        record = await self._run(stream.record(state))
-        if last:
-            last[-1].zerog = record
-        for chunk in last:
-            yield chunk
+        return await self._run(signatures.attestation(self._ctx, provider))
 
     async def _background_funding(self) -> None:
         policy = self._ctx.funding.policy
@@ -568,8 +325,7 @@ class AsyncZeroG(_ClientBase):
         if self._funder is not None:
             self._funder.cancel()
             await asyncio.gather(self._funder, return_exceptions=True)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._runner.aclose()
         await self._http.aclose()
         await self._rpc_http.aclose()
 
@@ -578,12 +334,6 @@ class AsyncZeroG(_ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _require(provider: str | None) -> str:
-    if not provider:
-        raise ConfigurationError("pass provider=... (or use zg.pool(...) to let the client choose providers)")
-    return provider
 
 
 def pool_config(

@@ -29,9 +29,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from . import calls, inference, services
+from . import services
 from ._context import Context
 from ._io import Flow
+from .backend import Completed, Progress
 from .errors import (
     ChainError,
     ConfigurationError,
@@ -281,50 +282,51 @@ def exhausted(state: PoolState, errors: dict[str, ZeroGError], why: str) -> Exha
     return ExhaustedError(f"all providers failed ({why}): {detail}", errors=errors)
 
 
-def complete(
-    ctx: Context,
-    state: PoolState,
-    route: str,
-    payload: dict[str, Any],
-    *,
-    model: str | None = None,
-    files: dict[str, tuple[str, bytes, str]] | None = None,
-) -> Flow[calls.Completed]:
-    """Send one non-streamed request through the pool."""
+def complete_pooled(
+    ctx: Context, state: PoolState, attempt: Callable[[Service, float | None], Flow[Completed]]
+) -> Flow[Completed]:
+    """Try ``attempt(service, timeout)`` on each candidate in order until one succeeds.
+
+    ``attempt`` is the backend's single-provider request (verification policy included, retries off).
+    """
     started, errors = state.clock(), dict[str, ZeroGError]()
     order = yield from candidates_in_order(ctx, state)
-    for attempt, service in enumerate(order):
+    for index, service in enumerate(order):
         left = remaining(state, started)
         if left is not None and left <= 0:
             raise exhausted(state, errors, "deadline reached")
-        timeout = attempt_timeout(state, left, len(order) - attempt)
-        emit(state, PoolEvent(kind="attempt", provider=service.provider, attempt=attempt))
+        timeout = attempt_timeout(state, left, len(order) - index)
+        emit(state, PoolEvent(kind="attempt", provider=service.provider, attempt=index))
         try:
-            done = yield from calls.complete(
-                ctx,
-                service.provider,
-                route,
-                payload,
-                model=model or state.config.model,
-                files=files,
-                timeout=timeout,
-                max_retries=0,
-            )
-            if ctx.verification == "enforce":
-                result = yield from inference.verify(
-                    done.prepared.service, done.record.chat_id, done.prepared.body, done.content
-                )
-                result.raise_for_verdict()
-                done.record.verification = result
+            done = yield from attempt(service, timeout)
         except ZeroGError as error:
             if classify(error) == "raise":
                 raise
             errors[service.provider] = error
-            note_failure(state, service.provider, error, attempt)
+            note_failure(state, service.provider, error, index)
             continue
-        note_success(state, service.provider, attempt, done.record.latency_ms or 0.0)
+        note_success(state, service.provider, index, done.record.latency_ms or 0.0)
         return done
     raise exhausted(state, errors, "every candidate failed or is cooling down")
+
+
+def stream_pooled(
+    ctx: Context, state: PoolState, attempt: Callable[[Service, float | None, Progress], Flow[None]]
+) -> Flow[None]:
+    """Stream from the first candidate that answers; fail over only before the first chunk was emitted."""
+    tries = StreamAttempts(state, (yield from candidates_in_order(ctx, state)))
+    for index, service in tries.attempts():
+        timeout = tries.begin(index, service)
+        progress = Progress()
+        try:
+            yield from attempt(service, timeout, progress)
+        except ZeroGError as error:
+            tries.received = progress.emitted
+            tries.failed(index, service, error)
+            continue
+        tries.succeeded(index, service)
+        return
+    raise tries.give_up()
 
 
 def candidates_in_order(ctx: Context, state: PoolState) -> Flow[list[Service]]:

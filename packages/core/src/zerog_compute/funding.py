@@ -220,7 +220,7 @@ def reconcile(ctx: Context, state: FundingState, service: Service) -> Flow[Tally
 
 def unsettled_fee(ctx: Context, service: Service) -> Flow[int]:
     """``GET /v1/user/{addr}/unsettledfee`` (0 when the provider cannot tell us)."""
-    from .inference import session_header
+    from .direct import session_header
 
     header = yield from session_header(ctx, service)
     url = f"{service.url.rstrip('/')}/v1/user/{ctx.user}/unsettledfee"

@@ -1,30 +1,18 @@
-"""Server-sent events: an incremental decoder, a chat-stream accumulator, chat ids and error mapping.
+"""Server-sent events: an incremental decoder and the chat-stream accumulator.
 
-Pure code, no I/O: the HTTP client feeds bytes in and raises what comes out.
+Pure code, no I/O: the runner feeds bytes in; what an error *status* means is in :mod:`.http_errors`.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from ._io import loads_json
-from .errors import (
-    InsufficientBalanceError,
-    InvalidTokenError,
-    NotAcknowledgedError,
-    ProviderUnavailableError,
-    RateLimitedError,
-    RequestRejectedError,
-    ZeroGError,
-)
+from .errors import ProviderUnavailableError
 from .types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -42,8 +30,6 @@ __all__ = [
     "ChatStreamAccumulator",
     "SSEDecoder",
     "SSEEvent",
-    "chat_id",
-    "error_from_response",
 ]
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -383,235 +369,3 @@ class ChatStreamAccumulator:
             usage=self.usage,
             system_fingerprint=self.system_fingerprint,
         )
-
-
-# --------------------------------------------------------------------------- chat id
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    if value is None:
-        return None
-    return value.strip() or None
-
-
-def chat_id(headers: Mapping[str, str], body_id: str | None, service_type: str) -> str | None:
-    """The id to fetch a response's signature with (client-protocol §9.3).
-
-    The ``ZG-Res-Key`` header (any case) wins; chatbots fall back to the body ``id`` (providers whose
-    model runs in a separate TEE send no header); other service types use the header only.
-    """
-    key = _header(headers, "ZG-Res-Key")
-    if key:
-        return key
-    if service_type == "chatbot" and body_id:
-        return body_id
-    return None
-
-
-# --------------------------------------------------------------------------- error mapping
-
-_SECRET = re.compile(r"(app-sk-)[A-Za-z0-9+/=]{8,}|(Bearer\s+)(?!app-sk-)[A-Za-z0-9+/=._~-]{8,}", re.IGNORECASE)
-_GLOBAL_CAP = "processing too many requests"
-_MAX_BODY_CHARS = 16_384
-
-
-def _redact(text: str) -> str:
-    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "<redacted>", text)
-
-
-def _message_of(body: bytes) -> str:
-    """The provider's error message: ``{"error": "..."}``, ``{"error": {"message": ...}}`` or the text."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        payload = loads_json(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's recursion limit
-        return text
-    if not isinstance(payload, dict):
-        return text
-    error = payload.get("error", payload.get("message", payload.get("detail")))
-    if isinstance(error, dict):
-        error = error.get("message") or error
-    if error is None:
-        return text
-    return error if isinstance(error, str) else json.dumps(error)
-
-
-def _go_duration(text: str) -> float | None:
-    """Seconds of a Go duration such as ``59m0s`` or ``1h2m3.5s``."""
-    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", text)
-    if not parts or not text:
-        return None
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
-def _retry_after(headers: Mapping[str, str], message: str) -> float | None:
-    """``Retry-After`` (seconds or HTTP date), else a wait the message names; None if unknown."""
-    value = _header(headers, "Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
-    wait = re.search(r"wait (\d+(?:\.\d+)?) seconds?", message)
-    if wait:
-        return float(wait.group(1))
-    again = re.search(r"try again in (\S+?)\.?$", message)
-    return _go_duration(again.group(1)) if again else None
-
-
-@dataclass(frozen=True)
-class _Failure:
-    status: int
-    message: str
-    body: str
-    provider: str
-    headers: Mapping[str, str]
-
-    @property
-    def who(self) -> str:
-        return f"provider {self.provider}"
-
-    def kwargs(self) -> dict[str, Any]:
-        return {"status_code": self.status, "body": self.body, "provider": self.provider}
-
-
-_TOKEN_ADVICE: tuple[tuple[str, str], ...] = (
-    ("revoked", "the token was revoked on chain (its generation or id); create a new token"),
-    (
-        "future generation",
-        "the token is newer than the provider's cached account state; wait a few minutes "
-        "(the provider refreshes it within ~10 minutes) or use an ephemeral token",
-    ),
-    ("different provider", "the token was issued for another provider; tokens are per provider"),
-    ("24 hours", "ephemeral tokens must expire within 24 hours of their timestamp"),
-    ("expiration time", "ephemeral tokens must have an expiration time"),
-    (
-        "expired",
-        "the token expired; retry: ephemeral tokens are renewed automatically, "
-        "an expired persistent API key must be replaced by a new one",
-    ),
-    ("authorization", "the Authorization header is malformed; it must be `Bearer app-sk-<base64>`"),
-    ("signature", "the token's signature does not match its address; sign it with the wallet it names"),
-)
-
-
-def _invalid_token(f: _Failure) -> ZeroGError:
-    reason = f.message.lower()
-    advice = next((text for key, text in _TOKEN_ADVICE if key in reason), "create a new session token and retry")
-    return InvalidTokenError(f"{f.who} rejected the session token ({f.message}): {advice}", **f.kwargs())
-
-
-def _insufficient(f: _Failure) -> ZeroGError:
-    return InsufficientBalanceError(
-        f"{f.who} refused the request: your sub-account balance is too low ({f.message}). "
-        f"Transfer funds with zg.ledger.transfer({f.provider!r}, amount) (or enable auto-funding) and retry"
-    )
-
-
-def _no_account(f: _Failure) -> ZeroGError:
-    return InsufficientBalanceError(
-        f"you have no sub-account with {f.who} yet ({f.message}). Create and fund it with "
-        f"zg.ledger.transfer({f.provider!r}, amount), then retry"
-    )
-
-
-def _user_not_acknowledged(f: _Failure) -> ZeroGError:
-    return NotAcknowledgedError(
-        f"your sub-account with {f.who} is not acknowledged ({f.message}). Acknowledge the provider again "
-        "(or transfer funds to it, which acknowledges it); the provider sees the change within ~2 minutes"
-    )
-
-
-def _tee_not_acknowledged(f: _Failure) -> ZeroGError:
-    return NotAcknowledgedError(
-        f"{f.who} does not serve requests yet: its TEE signer is not acknowledged on chain ({f.message}). "
-        "Choose another provider or try again later"
-    )
-
-
-def _rejected(advice: str) -> Callable[[_Failure], ZeroGError]:
-    def build(f: _Failure) -> ZeroGError:
-        return RequestRejectedError(
-            f"{f.who} rejected the request (HTTP {f.status}: {f.message}): {advice}", **f.kwargs()
-        )
-
-    return build
-
-
-def _rate_limited(f: _Failure) -> ZeroGError:
-    wait = _retry_after(f.headers, f.message)
-    when = f"retry in {wait:g} s" if wait is not None else "retry later"
-    return RateLimitedError(
-        f"{f.who} is rate-limiting you (HTTP {f.status}: {f.message}): {when}, or send fewer concurrent requests",
-        retry_after=wait,
-        **f.kwargs(),
-    )
-
-
-def _unavailable(f: _Failure) -> ZeroGError:
-    what = "its model server is unreachable or failed" if f.status >= 500 else "unexpected HTTP status"
-    return ProviderUnavailableError(
-        f"{f.who} failed (HTTP {f.status}: {f.message}): {what}; retry later or choose another provider",
-        **f.kwargs(),
-    )
-
-
-_BY_MESSAGE: tuple[tuple[str, Callable[[_Failure], ZeroGError]], ...] = (
-    ("validate session:", _invalid_token),
-    ("insufficient balance", _insufficient),
-    ("account not exist", _no_account),
-    ("user not acknowledge the provider", _user_not_acknowledged),
-    ("not acknowledge the tee signer", _tee_not_acknowledged),
-    ("model not supported", _rejected("use the model this provider serves (its service model), or omit `model`")),
-    ("chat id not found", _rejected("the chat id is unknown or expired; signatures are kept only for a while")),
-    ("unsupported endpoint", _rejected("this provider does not serve that endpoint; check its service type")),
-    ("maximum context length", _rejected("shorten the prompt or lower max_tokens")),
-)
-
-_BY_STATUS: dict[int, Callable[[_Failure], ZeroGError]] = {
-    401: _invalid_token,
-    410: _rejected("the model has expired on this provider; choose another provider or model"),
-    413: _rejected("the request body exceeds the provider's size limit (32 MB); send smaller inputs"),
-    429: _rate_limited,
-}
-
-
-def _by_status(f: _Failure) -> ZeroGError:
-    builder = _BY_STATUS.get(f.status)
-    if builder is not None:
-        return builder(f)
-    if f.status == 503 and (_GLOBAL_CAP in f.message.lower() or _header(f.headers, "Retry-After")):
-        return _rate_limited(f)
-    if 400 <= f.status < 500:
-        return _rejected("fix the request as the message says")(f)
-    return _unavailable(f)
-
-
-def error_from_response(status: int, body: bytes, headers: Mapping[str, str], provider: str) -> ZeroGError:
-    """The typed error for a provider's non-2xx answer.
-
-    Known broker messages decide first (any status below 500), then the status: 401 → InvalidTokenError;
-    413, 410 and other 4xx → RequestRejectedError; 429, and 503 for the global concurrency cap or with
-    ``Retry-After`` → RateLimitedError; other statuses → ProviderUnavailableError. Balance problems raise
-    ``InsufficientBalanceError`` (also when the sub-account does not exist: funding it creates it) and
-    acknowledgement problems ``NotAcknowledgedError``; all others are ``ProviderError`` subclasses. Token
-    values that a body might echo are redacted; request headers are never used.
-    """
-    text = _redact(body.decode("utf-8", errors="replace"))[:_MAX_BODY_CHARS]
-    message = _redact(_message_of(body))[:500] or "no error message"
-    failure = _Failure(status, message, text, provider, headers)
-    if status < 500 and status != 429:
-        lowered = message.lower()
-        for needle, builder in _BY_MESSAGE:
-            if needle in lowered:
-                return builder(failure)
-    return _by_status(failure)

@@ -1,18 +1,26 @@
-"""Streaming chat responses, independent of I/O: bytes in, chunks out, a record at the end.
+"""Streamed chat answers, independent of I/O: bytes in, chunks out, a record at the end.
 
-The last chunk (the provider's usage chunk) is held back until the stream ends so it can carry
-the ``zerog`` record with the final fee, chat id and verification handle.
+:class:`ChunkStream` is what both backends share; :class:`StreamState` is a Direct-mode stream from one
+provider, :class:`RouterStream` a stream from the 0G Router. The last chunk (the usage chunk) is held
+back until the stream ends so it can carry the ``zerog`` record with the final fee, chat id and
+verification handle.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from . import sse
+from . import records, sse
+from ._io import loads_json
 from .errors import ProviderUnavailableError, StreamInterruptedError
-from .inference import Prepared, fee_for
+from .http_errors import header, redact, redact_router
 from .types import ChatCompletionChunk, ZeroGRecord
+
+if TYPE_CHECKING:
+    from .direct import Prepared
+    from .router.backend import RouterRequest
 
 
 class ChunkStream:
@@ -54,7 +62,7 @@ class ChunkStream:
         return ready
 
     def _redact(self, text: str) -> str:
-        return sse._redact(text)
+        return redact(text)
 
     def _who(self) -> str:
         raise NotImplementedError
@@ -125,10 +133,59 @@ class StreamState(ChunkStream):
         return ZeroGRecord(
             provider=prepared.service.provider,
             model=prepared.model,
-            chat_id=sse.chat_id(self.headers, acc.chat_id_from_body, prepared.service.service_type),
-            fee=fee_for(prepared.service, prepared.route, {"usage": usage}, prepared.body),
+            chat_id=records.chat_id(self.headers, acc.chat_id_from_body, prepared.service.service_type),
+            fee=records.fee_for(prepared.service, prepared.route, {"usage": usage}, prepared.body),
             input_tokens=usage.get("prompt_tokens"),
             output_tokens=usage.get("completion_tokens"),
             service_type=prepared.service.service_type,
             latency_ms=(time.perf_counter() - prepared.started) * 1000,
         )
+
+
+class RouterStream(ChunkStream):
+    """A Router chat stream: ``x_0g_trace`` is picked up on the way and never handed to the caller.
+
+    The Router sends ``x_0g_trace`` (when ``verify_tee`` was asked for) as a chunk with empty ``choices``
+    just before ``[DONE]``.
+    """
+
+    def __init__(self, request: RouterRequest) -> None:
+        super().__init__("the 0G Router")
+        self.request = request
+        self.trace: dict[str, Any] | None = None
+
+    def _observe(self, event: sse.SSEEvent) -> None:
+        if "x_0g_trace" not in event.data:
+            return
+        try:
+            payload = loads_json(event.data)
+        except ValueError:
+            return
+        trace = payload.get("x_0g_trace") if isinstance(payload, dict) else None
+        if isinstance(trace, dict):
+            self.trace = trace
+
+    def _redact(self, text: str) -> str:
+        return redact_router(text)
+
+    def _provider(self) -> str | None:
+        return header(self.headers, "X-0G-Provider")
+
+    def _who(self) -> str:
+        provider = self._provider()
+        return f"the 0G Router (provider {provider})" if provider else "the 0G Router"
+
+    def _unreachable(self, cause: BaseException) -> ProviderUnavailableError:
+        return ProviderUnavailableError(f"cannot reach the 0G Router: {type(cause).__name__}: {cause}")
+
+    def data(self) -> dict[str, Any]:
+        """The equivalent of a non-streamed body, for the record: id, model, usage and the trace."""
+        acc = self.accumulator
+        data: dict[str, Any] = {
+            "id": acc.chat_id_from_body,
+            "model": acc.model or self.request.model,
+            "usage": acc.usage.model_dump() if acc.usage is not None else {},
+        }
+        if self.trace is not None:
+            data["x_0g_trace"] = self.trace
+        return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import inference
+from .. import direct
 from .._context import Context
 from .._io import Flow, Http
 from ..errors import ConfigurationError, ZeroGError
@@ -49,7 +49,7 @@ def _unsettled(ctx: Context, account: SubAccount) -> Flow[int | None]:
         return None
     try:
         service = yield from get_service(ctx, account.provider)
-        header = yield from inference.session_header(ctx, service)
+        header = yield from direct.session_header(ctx, service)
         url = f"{service.url.rstrip('/')}/v1/user/{ctx.user}/unsettledfee"
         result = yield Http("GET", url, {"Authorization": header}, timeout=UNSETTLED_TIMEOUT_S)
     except ZeroGError:

@@ -1,18 +1,31 @@
-"""Request payloads and typed results for the OpenAI-compatible routes (pure, shared by both clients)."""
+"""Request payloads, their exact bytes, and typed results for the OpenAI-compatible routes.
+
+Pure, shared by both clients and both backends.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import httpx
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigurationError, ProviderError
 
+ROUTE_TYPES = {
+    "/chat/completions": "chatbot",
+    "/images/generations": "text-to-image",
+    "/audio/transcriptions": "speech-to-text",
+    "/embeddings": "embedding",
+}
+"""The service type that serves each route."""
+Files = dict[str, tuple[str, bytes, str]]
 FileInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str, bytes]
 RESERVED = ("model", "messages", "stream", "prompt", "input", "file")
 M = TypeVar("M", bound=BaseModel)
@@ -76,6 +89,19 @@ def embedding_payload(
     return {"input": input, **params}
 
 
+def encode_body(payload: Mapping[str, Any], model: str, files: Files | None = None) -> tuple[bytes, str]:
+    """The exact request bytes and content type (JSON, or multipart when ``files`` are given).
+
+    These bytes are what the provider's signature must cover, so they are built once and kept.
+    """
+    if files is None:
+        body = json.dumps({"model": model, **payload}, separators=(",", ":"), ensure_ascii=False).encode()
+        return body, "application/json"
+    fields = {k: v if isinstance(v, str) else json.dumps(v) for k, v in {"model": model, **payload}.items()}
+    request = httpx.Request("POST", "http://multipart.invalid", data=fields, files=files)
+    return request.read(), request.headers["content-type"]
+
+
 def read_file(file: FileInput) -> tuple[str, bytes]:
     """``(filename, bytes)`` from a path, bytes, a binary file object or a ``(name, bytes)`` tuple."""
     if isinstance(file, tuple):
@@ -97,7 +123,7 @@ def read_file(file: FileInput) -> tuple[str, bytes]:
     return Path(getattr(file, "name", "audio.wav")).name, data
 
 
-def transcription_files(file: FileInput) -> dict[str, tuple[str, bytes, str]]:
+def transcription_files(file: FileInput) -> Files:
     """The multipart ``file`` part."""
     name, data = read_file(file)
     if not data:
@@ -107,8 +133,11 @@ def transcription_files(file: FileInput) -> dict[str, tuple[str, bytes, str]]:
 
 def decoded_images(data: Mapping[str, Any]) -> list[bytes] | None:
     """Decoded ``b64_json`` images of an images response (None when it returned URLs)."""
+    items = data.get("data")
+    if not isinstance(items, list):
+        return None
     images = []
-    for item in data.get("data") or []:
+    for item in items:
         encoded = item.get("b64_json") if isinstance(item, dict) else None
         if not isinstance(encoded, str):
             return None

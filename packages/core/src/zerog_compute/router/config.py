@@ -1,0 +1,132 @@
+"""Router mode's configuration: the key, the base URL and the per-client caches."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from .._context import TTLCache
+from ..errors import ConfigurationError
+from ..networks import Network, devnet_file
+from ..signer import Wallet
+from ..verification import VerificationPolicy
+
+if TYPE_CHECKING:
+    from .listings import RouterModel, RouterProvider
+
+DEFAULT_ROUTER_URL = "https://router-api.0g.ai/v1"
+ENV_ROUTER_KEY = "ZG_ROUTER_API_KEY"
+ENV_ROUTER_URL = "ZG_ROUTER_URL"
+ENV_MANAGEMENT_KEY = "ZG_ROUTER_MANAGEMENT_KEY"
+LISTING_TTL_S = 600.0
+
+
+class RouterState:
+    """Router-mode configuration and caches of one client (the API key is a ``SecretStr``)."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: SecretStr,
+        *,
+        verification: VerificationPolicy = "warn",
+        timeout: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._api_key = api_key
+        self.verification: VerificationPolicy = verification
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.models: TTLCache[str, list[RouterModel]] = TTLCache(LISTING_TTL_S)
+        self.providers: TTLCache[str, list[RouterProvider]] = TTLCache(LISTING_TTL_S)
+
+    def auth(self, key: SecretStr | None = None) -> dict[str, str]:
+        """The Authorization header (built on demand; never stored in plain text)."""
+        return {"Authorization": f"Bearer {(key or self._api_key).get_secret_value()}"}
+
+    def __repr__(self) -> str:
+        return f"RouterState(url={self.url!r}, api_key=SecretStr('**********'))"
+
+
+def configure(
+    api_key: str | SecretStr | None,
+    url: str | None,
+    network: Network,
+    *,
+    explicit_private_key: bool,
+    verification: VerificationPolicy,
+    timeout: float,
+    max_retries: int,
+) -> RouterState | None:
+    """The Router configuration, or None for Direct mode.
+
+    ``router_api_key=`` selects Router mode; without it ``$ZG_ROUTER_API_KEY`` does, unless a
+    ``private_key=`` argument asks for Direct mode explicitly.
+    """
+    if api_key is None:
+        if explicit_private_key:
+            return None
+        api_key = os.environ.get(ENV_ROUTER_KEY, "").strip() or None
+        if api_key is None:
+            return None
+    value = (api_key.get_secret_value() if isinstance(api_key, SecretStr) else str(api_key)).strip()
+    if not value:
+        raise ConfigurationError("router_api_key is empty: pass the sk-… key created at pc.0g.ai")
+    if value.startswith("app-sk-"):
+        raise ConfigurationError(
+            "router_api_key is a Direct-mode session token or provider API key (app-sk-…), not a Router key: "
+            "Router keys start with sk- (pc.0g.ai → Dashboard → API Keys)"
+        )
+    return RouterState(
+        router_url(url, network),
+        SecretStr(value),
+        verification=verification,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+def router_url(url: str | None, network: Network) -> str:
+    """``router_url=``, else ``$ZG_ROUTER_URL``, else the devnet's Router, else the hosted Router."""
+    chosen = url or os.environ.get(ENV_ROUTER_URL, "").strip()
+    if chosen:
+        if not chosen.startswith(("http://", "https://")):
+            raise ConfigurationError(f"router_url must be an http(s) URL, got {chosen!r}")
+        return chosen.rstrip("/")
+    if network.name == "devnet":
+        return devnet_router_url(network)
+    return DEFAULT_ROUTER_URL
+
+
+def devnet_router_url(network: Network) -> str:
+    """The Router URL in the running devnet's description (``zerog-devnet up``)."""
+    source = devnet_file()
+    hint = "pass router_url=net.router.url (or start the devnet with its Router: `zerog-devnet up`)"
+    try:
+        data = json.loads(source.read_text())
+        url = data["router"]["url"]
+        described_rpc = data.get("rpc_url")
+    except FileNotFoundError:
+        raise ConfigurationError(f"Router mode on network 'devnet' needs the devnet's Router URL: {hint}") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigurationError(f"{source} describes no Router: {hint}") from None
+    if described_rpc != network.rpc_url:
+        raise ConfigurationError(f"{source} describes another devnet (RPC {described_rpc}): {hint}")
+    return str(url).rstrip("/")
+
+
+def require(state: RouterState | None) -> RouterState:
+    if state is None:
+        raise ConfigurationError(
+            "zg.router is for Router mode: create the client with router_api_key='sk-…' (or $ZG_ROUTER_API_KEY)"
+        )
+    return state
+
+
+def router_wallet() -> Wallet | None:
+    """``$ZG_PRIVATE_KEY``'s wallet when set (Direct features stay available), else None."""
+    return Wallet.from_env() if os.environ.get("ZG_PRIVATE_KEY", "").strip() else None

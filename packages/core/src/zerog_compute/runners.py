@@ -1,0 +1,397 @@
+"""The runners: the only code that performs I/O. They drive flows (see :mod:`zerog_compute._io`).
+
+``SyncRunner.run(flow)`` / ``await AsyncRunner.run(flow)`` drive a flow to its return value;
+``SyncRunner.iterate(flow)`` / ``AsyncRunner.aiterate(flow)`` drive a streaming flow and yield every item it
+emits. Leaving such an iteration early closes the flow (its ``finally`` blocks run) and the open answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from typing import Any
+
+import httpx
+
+from ._io import (
+    Background,
+    Emit,
+    Flow,
+    Http,
+    HttpResult,
+    Lane,
+    OpenStream,
+    ReadChunk,
+    Rpc,
+    RpcError,
+    Sleep,
+    StreamStart,
+    T,
+    TransportError,
+)
+from .errors import ChainError, NetworkMismatchError, ProviderUnavailableError
+
+BACKGROUND_WORKERS = 4
+
+
+class RpcCounter:
+    """Counts JSON-RPC calls (the bench asserts zero per warm request)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_method: dict[str, int] = {}
+
+    def add(self, method: str) -> None:
+        self.count += 1
+        self.by_method[method] = self.by_method.get(method, 0) + 1
+
+
+class _RunnerBase:
+    """What both runners share: JSON-RPC framing and the chain-id check on first use."""
+
+    def __init__(self, rpc_url: str, chain_id: int) -> None:
+        self.rpc_url = rpc_url
+        self.chain_id = chain_id
+        self.rpc_counter = RpcCounter()
+        self._ids = itertools.count(1)
+        self._chain_checked = False
+
+    def _rpc_body(self, op: Rpc) -> dict[str, Any]:
+        self.rpc_counter.add(op.method)
+        return {"jsonrpc": "2.0", "id": next(self._ids), "method": op.method, "params": list(op.params)}
+
+    @staticmethod
+    def _rpc_result(op: Rpc, response: httpx.Response) -> Any:
+        try:
+            payload = response.json()
+        except ValueError:
+            raise ChainError(f"RPC {op.method} answered HTTP {response.status_code} with non-JSON") from None
+        if "error" in payload:
+            raise RpcError(op.method, payload["error"])
+        return payload.get("result")
+
+    def _check_chain_id(self, reported: Any) -> None:
+        actual = int(reported, 16)
+        if actual != self.chain_id:
+            raise NetworkMismatchError(
+                f"RPC {self.rpc_url} serves chain id {actual}, but the network expects {self.chain_id}: "
+                "pass the matching network= or rpc_url="
+            )
+        self._chain_checked = True
+
+    def _rpc_unreachable(self, exc: Exception) -> ChainError:
+        return ChainError(f"cannot reach the RPC endpoint {self.rpc_url}: {exc.__class__.__name__}: {exc}")
+
+
+def unreachable(url: str, exc: Exception) -> ProviderUnavailableError:
+    """The error for an HTTP exchange that failed below HTTP (refused, reset, timed out…)."""
+    return ProviderUnavailableError(f"provider at {url} unreachable: {exc.__class__.__name__}: {exc}")
+
+
+def _stream_broke(url: str, exc: Exception) -> TransportError:
+    """The same for a streamed answer; the streaming flow turns it into its own error (never seen by callers)."""
+    return TransportError(f"stream from {url} failed: {exc.__class__.__name__}: {exc}", cause=exc)
+
+
+def _request(http: httpx.Client | httpx.AsyncClient, op: Http | OpenStream) -> httpx.Request:
+    timeout = op.timeout or httpx.USE_CLIENT_DEFAULT
+    return http.build_request(op.method, op.url, headers=dict(op.headers), content=op.content, timeout=timeout)
+
+
+def _emitted(item: Any) -> TypeError:
+    return TypeError(f"the flow emitted {item!r}: drive it with iterate()/aiterate(), not run()")
+
+
+class _SyncAnswer:
+    """The one answer a streaming flow has open at a time."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+        self.response: httpx.Response | None = None
+        self.chunks: Iterator[bytes] | None = None
+
+    def open(self, op: OpenStream) -> StreamStart:
+        self.close()
+        try:
+            response = self.http.send(_request(self.http, op), stream=True)
+            if response.status_code != 200:
+                try:
+                    return StreamStart(response.status_code, response.headers, response.read())
+                finally:
+                    response.close()
+        except httpx.HTTPError as exc:
+            raise _stream_broke(op.url, exc) from exc
+        self.response, self.chunks = response, response.iter_raw()
+        return StreamStart(200, response.headers)
+
+    def read(self) -> bytes:
+        try:
+            data = next(self.chunks, b"") if self.chunks is not None else b""
+        except httpx.HTTPError as exc:
+            url = str(self.response.url) if self.response is not None else "?"
+            self.close()
+            raise _stream_broke(url, exc) from exc
+        if not data:
+            self.close()
+        return data
+
+    def close(self) -> None:
+        response, self.response, self.chunks = self.response, None, None
+        if response is not None:
+            response.close()
+
+
+class SyncRunner(_RunnerBase):
+    """Drives flows with blocking I/O; background flows run on a small thread pool."""
+
+    def __init__(self, rpc_url: str, chain_id: int, http: httpx.Client, rpc_http: httpx.Client) -> None:
+        super().__init__(rpc_url, chain_id)
+        self.http = http
+        self.rpc_http = rpc_http
+        self.lane = threading.RLock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def run(self, flow: Flow[T]) -> T:
+        """Run ``flow`` to completion and return its value."""
+        drive = self._drive(flow, None)
+        try:
+            item = next(drive)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        drive.close()
+        raise _emitted(item)
+
+    def iterate(self, flow: Flow[Any]) -> Iterator[Any]:
+        """Run a streaming flow, yielding what it emits; stopping early closes the flow and its answer."""
+        answer = _SyncAnswer(self.http)
+        try:
+            yield from self._drive(flow, answer)
+        finally:
+            flow.close()
+            answer.close()
+
+    def _drive(self, flow: Flow[T], answer: _SyncAnswer | None) -> Generator[Any, None, T]:
+        result: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                op = flow.throw(error) if error is not None else flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result, error = None, None
+            if isinstance(op, Emit):
+                yield op.item
+                continue
+            try:
+                result = self.execute(op, answer)
+            except Exception as exc:
+                error = exc
+
+    def execute(self, op: Any, answer: _SyncAnswer | None = None) -> Any:
+        """Perform one I/O request."""
+        if isinstance(op, Rpc):
+            return self._rpc(op)
+        if isinstance(op, Http):
+            return self._http(op)
+        if isinstance(op, Sleep):
+            time.sleep(op.seconds)
+            return None
+        if isinstance(op, Lane):
+            with self.lane:
+                return self.run(op.flow)
+        if isinstance(op, Background):
+            return self._background().submit(self.run, op.flow)
+        if answer is not None and isinstance(op, OpenStream):
+            return answer.open(op)
+        if answer is not None and isinstance(op, ReadChunk):
+            return answer.read()
+        raise TypeError(f"unknown I/O request {op!r}")
+
+    def _background(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=BACKGROUND_WORKERS, thread_name_prefix="zerog-background"
+                )
+            return self._executor
+
+    def close(self) -> None:
+        """Wait for background flows (verifications) to finish."""
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def _rpc(self, op: Rpc) -> Any:
+        if not self._chain_checked:
+            self._check_chain_id(self._post_rpc(Rpc("eth_chainId")))
+        return self._post_rpc(op)
+
+    def _post_rpc(self, op: Rpc) -> Any:
+        try:
+            response = self.rpc_http.post(self.rpc_url, json=self._rpc_body(op))
+        except httpx.HTTPError as exc:
+            raise self._rpc_unreachable(exc) from exc
+        return self._rpc_result(op, response)
+
+    def _http(self, op: Http) -> HttpResult:
+        try:
+            response = self.http.send(_request(self.http, op))
+        except httpx.HTTPError as exc:
+            raise unreachable(op.url, exc) from exc
+        return HttpResult(response.status_code, response.headers, response.content)
+
+
+class _AsyncAnswer:
+    """The one answer a streaming flow has open at a time (asyncio)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.response: httpx.Response | None = None
+        self.chunks: AsyncIterator[bytes] | None = None
+
+    async def open(self, op: OpenStream) -> StreamStart:
+        await self.close()
+        try:
+            response = await self.http.send(_request(self.http, op), stream=True)
+            if response.status_code != 200:
+                try:
+                    return StreamStart(response.status_code, response.headers, await response.aread())
+                finally:
+                    await response.aclose()
+        except httpx.HTTPError as exc:
+            raise _stream_broke(op.url, exc) from exc
+        self.response, self.chunks = response, response.aiter_raw()
+        return StreamStart(200, response.headers)
+
+    async def read(self) -> bytes:
+        try:
+            data = await anext(self.chunks, b"") if self.chunks is not None else b""
+        except httpx.HTTPError as exc:
+            url = str(self.response.url) if self.response is not None else "?"
+            await self.close()
+            raise _stream_broke(url, exc) from exc
+        if not data:
+            await self.close()
+        return data
+
+    async def close(self) -> None:
+        response, self.response, self.chunks = self.response, None, None
+        if response is not None:
+            await response.aclose()
+
+
+class AsyncRunner(_RunnerBase):
+    """Drives flows with asyncio I/O; background flows run as tasks on the running loop."""
+
+    def __init__(self, rpc_url: str, chain_id: int, http: httpx.AsyncClient, rpc_http: httpx.AsyncClient) -> None:
+        super().__init__(rpc_url, chain_id)
+        self.http = http
+        self.rpc_http = rpc_http
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._lane: asyncio.Lock | None = None
+        self._lane_owner: asyncio.Task[Any] | None = None
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Run ``flow`` to completion and return its value."""
+        returned: list[T] = []
+        drive = self._drive(flow, None, returned)
+        async for item in drive:  # a flow that emits is a programming error
+            await drive.aclose()
+            raise _emitted(item)
+        return returned[0]
+
+    async def aiterate(self, flow: Flow[Any]) -> AsyncIterator[Any]:
+        """Run a streaming flow, yielding what it emits; stopping early closes the flow and its answer."""
+        answer = _AsyncAnswer(self.http)
+        try:
+            async for item in self._drive(flow, answer, []):
+                yield item
+        finally:
+            flow.close()
+            await answer.close()
+
+    async def _drive(self, flow: Flow[T], answer: _AsyncAnswer | None, returned: list[T]) -> AsyncGenerator[Any, None]:
+        result: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                op = flow.throw(error) if error is not None else flow.send(result)
+            except StopIteration as stop:
+                returned.append(stop.value)
+                return
+            result, error = None, None
+            if isinstance(op, Emit):
+                yield op.item
+                continue
+            try:
+                result = await self.execute(op, answer)
+            except Exception as exc:
+                error = exc
+
+    async def execute(self, op: Any, answer: _AsyncAnswer | None = None) -> Any:
+        """Perform one I/O request."""
+        if isinstance(op, Rpc):
+            return await self._rpc(op)
+        if isinstance(op, Http):
+            return await self._http(op)
+        if isinstance(op, Sleep):
+            await asyncio.sleep(op.seconds)
+            return None
+        if isinstance(op, Lane):
+            return await self._in_lane(op)
+        if isinstance(op, Background):
+            return self._background(op.flow)
+        if answer is not None and isinstance(op, OpenStream):
+            return await answer.open(op)
+        if answer is not None and isinstance(op, ReadChunk):
+            return await answer.read()
+        raise TypeError(f"unknown I/O request {op!r}")
+
+    def _background(self, flow: Flow[Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(self.run(flow))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Wait for background flows (verifications) to finish."""
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _in_lane(self, op: Lane) -> Any:
+        current = asyncio.current_task()
+        if self._lane_owner is not None and self._lane_owner is current:
+            return await self.run(op.flow)  # re-entrant, like the sync RLock
+        if self._lane is None:
+            self._lane = asyncio.Lock()
+        async with self._lane:
+            self._lane_owner = current
+            try:
+                return await self.run(op.flow)
+            finally:
+                self._lane_owner = None
+
+    async def _rpc(self, op: Rpc) -> Any:
+        if not self._chain_checked:
+            self._check_chain_id(await self._post_rpc(Rpc("eth_chainId")))
+        return await self._post_rpc(op)
+
+    async def _post_rpc(self, op: Rpc) -> Any:
+        try:
+            response = await self.rpc_http.post(self.rpc_url, json=self._rpc_body(op))
+        except httpx.HTTPError as exc:
+            raise self._rpc_unreachable(exc) from exc
+        return self._rpc_result(op, response)
+
+    async def _http(self, op: Http) -> HttpResult:
+        try:
+            response = await self.http.send(_request(self.http, op))
+        except httpx.HTTPError as exc:
+            raise unreachable(op.url, exc) from exc
+        return HttpResult(response.status_code, response.headers, response.content)

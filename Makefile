@@ -23,10 +23,12 @@ node_modules/.zerog-installed: package.json package-lock.json
 	@touch $@
 
 # The sync resources are generated from the async ones (tools/gen_sync.py): lint checks, format regenerates.
+# lint-imports checks the import rules in pyproject.toml [tool.importlinter].
 lint: python
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) python tools/gen_sync.py --check
+	$(RUN) lint-imports
 
 format: python
 	$(RUN) python tools/gen_sync.py
@@ -55,4 +57,4 @@ devnet: install
 	$(RUN) zerog-devnet up
 
 clean:
-	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

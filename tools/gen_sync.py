@@ -67,6 +67,7 @@ HEADER = (
 )
 _ASYNC_PREFIX = re.compile(r"\bAsync([A-Z]\w*)")
 _TEXT_TOKENS = frozenset({"STRING", "COMMENT", "FSTRING_MIDDLE"})
+_LAYOUT_TOKENS = frozenset({"UNIMPORTANT_WS", "NL", "COMMENT"})
 
 
 class GenerationError(Exception):
@@ -93,10 +94,10 @@ def _call_bounds(tokens: list[tokenize_rt.Token], open_paren: int) -> tuple[int 
     """The first top-level comma and the closing parenthesis of the call opened at ``open_paren``."""
     depth, comma = 0, None
     for i in range(open_paren, len(tokens)):
-        src = tokens[i].src
-        if src in "([{" and tokens[i].name == "OP":
+        src = tokens[i].src if tokens[i].name == "OP" else ""
+        if src in ("(", "[", "{"):
             depth += 1
-        elif src in ")]}" and tokens[i].name == "OP":
+        elif src in (")", "]", "}"):
             depth -= 1
             if depth == 0:
                 return comma, i
@@ -107,10 +108,12 @@ def _call_bounds(tokens: list[tokenize_rt.Token], open_paren: int) -> tuple[int 
 
 def _to_thread_at(tokens: list[tokenize_rt.Token], i: int) -> int | None:
     """The ``(`` of ``await asyncio.to_thread(`` when ``tokens[i]`` is that ``asyncio``, else None."""
+    if tokens[i].src != "asyncio":
+        return None
     before = i - 1
     while before >= 0 and tokens[before].name == "UNIMPORTANT_WS":
         before -= 1
-    if tokens[i].src != "asyncio" or before < 0 or tokens[before].src != "await":
+    if before < 0 or tokens[before].src != "await":
         return None
     dot = _next_code(tokens, i + 1)
     attr = _next_code(tokens, dot + 1)
@@ -118,6 +121,12 @@ def _to_thread_at(tokens: list[tokenize_rt.Token], i: int) -> int | None:
     if paren >= len(tokens) or [tokens[dot].src, tokens[attr].src, tokens[paren].src] != [".", "to_thread", "("]:
         return None
     return paren
+
+
+def _strip(tokens: list[tokenize_rt.Token]) -> list[tokenize_rt.Token]:
+    """``tokens`` without the line breaks and spaces around them (a callee split over lines)."""
+    code = [i for i, t in enumerate(tokens) if t.name not in _LAYOUT_TOKENS]
+    return tokens[code[0] : code[-1] + 1] if code else []
 
 
 def _drop_line_comment(tokens: list[tokenize_rt.Token], start: int) -> list[tokenize_rt.Token]:
@@ -142,8 +151,8 @@ def rewrite_to_thread(tokens: list[tokenize_rt.Token]) -> list[tokenize_rt.Token
             i += 1
             continue
         comma, close = _call_bounds(tokens, paren)
-        func = tokens[paren + 1 : comma if comma is not None else close]
-        args = tokens[_next_code(tokens, comma + 1) : close] if comma is not None else []
+        func = _strip(tokens[paren + 1 : comma if comma is not None else close])
+        args = tokens[comma + 1 : close] if comma is not None else []
         call = [*func, tokenize_rt.Token("OP", "("), *args]
         tokens = _drop_line_comment(tokens[:i] + call + tokens[close:], i)
         i += len(call)

@@ -85,6 +85,12 @@ def test_to_thread_becomes_a_direct_call_and_asyncio_goes() -> None:
     assert "    stat = os.stat(path)\n    empty = list()\n" in sync
     assert "asyncio" not in sync and "event loop" not in sync
 
+    split = _sync(
+        "import asyncio\nimport os\n\n\nasync def size(path: str) -> int:\n"
+        "    stat = await asyncio.to_thread(\n        os.stat,\n        path,\n    )\n    return stat.st_size\n"
+    )
+    assert "    stat = os.stat(\n        path,\n    )\n" in split
+
 
 def test_comments_and_docstrings_follow_the_code() -> None:
     sync = _sync(

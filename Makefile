@@ -22,16 +22,21 @@ node_modules/.zerog-installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The sync resources are generated from the async ones (tools/gen_sync.py): lint checks, format regenerates.
+# lint-imports checks the import rules in pyproject.toml [tool.importlinter].
 lint: python
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) python tools/gen_sync.py --check
+	$(RUN) lint-imports
 
 format: python
+	$(RUN) python tools/gen_sync.py
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
 typecheck: python
-	$(RUN) mypy packages/core/src packages/devnet/src packages/langchain/src packages/llamaindex/src
+	$(RUN) mypy packages/core/src packages/devnet/src packages/langchain/src packages/llamaindex/src tools
 
 # pytest exit code 5 means "no tests ran": treat it as the failure it is.
 pytest: install
@@ -52,4 +57,4 @@ devnet: install
 	$(RUN) zerog-devnet up
 
 clean:
-	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,3 +1,5 @@
+# Generated from packages/core/src/zerog_compute/_aresources.py by tools/gen_sync.py — do not edit.
+# Change the async source, then run `make format` to regenerate this file.
 """Resources of the synchronous client: each method only runs a shared flow."""
 
 from __future__ import annotations

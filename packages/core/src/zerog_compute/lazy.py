@@ -13,9 +13,9 @@ used, may be called from many threads, and from several event loops in turn (app
 * injected clients (``client=``, ``async_client=``), used as they are and never closed by it.
 
 Pickling and copying never carry a key or a live client: a pickle holds the other constructor arguments
-only (an unpickled holder reads its keys from ``$ZG_PRIVATE_KEY`` / ``$ZG_ROUTER_API_KEY`` when it builds a
-client, and builds new clients); ``copy.copy`` and ``copy.deepcopy`` return the holder itself, so a copied
-framework object shares its clients, pools and keys instead of duplicating them.
+only (hooks included, so they must be picklable); an unpickled holder builds new clients and reads its keys
+from ``$ZG_PRIVATE_KEY`` / ``$ZG_ROUTER_API_KEY`` then. ``copy.copy`` and ``copy.deepcopy`` return the holder
+itself, so a copied framework object shares its clients, pools and keys instead of duplicating them.
 
 Backend precedence (:func:`uses_router`): an explicit Router key wins over a wallet key (which stays for
 Direct-only features); a Router key from the environment is used only when no wallet key is given.

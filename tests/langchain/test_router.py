@@ -14,11 +14,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 
 from langchain_zerog import ChatZeroG, ZeroGEmbeddings, ZeroGImageGenerationTool
-from langchain_zerog._client import ClientConfig
 from zerog_compute import (
     ConfigurationError,
     InsufficientBalanceError,
     InvalidTokenError,
+    LazyClients,
     ProviderUnavailableError,
     VerificationError,
 )
@@ -271,17 +271,30 @@ def test_network_devnet_finds_the_devnets_router(lc: LcNet, tmp_path: Path, monk
     assert llm.zerog_clients.sync().router.url == data["router"]["url"]
 
 
-def test_client_config_hands_the_key_over_as_a_secret() -> None:
+def test_client_config_hands_the_key_over_as_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import SecretStr
 
     key, wallet = SecretStr("sk-abcdefgh12345"), SecretStr("0x" + "11" * 32)
-    routed_config = ClientConfig(router_api_key=key, router_url="http://router.invalid/v1", router_explicit=True)
-    kwargs = routed_config.kwargs()
+    routed_config = LazyClients(router_api_key=key, router_url="http://router.invalid/v1")
+    kwargs = routed_config.client_kwargs()
     assert kwargs["router_api_key"] is key and kwargs["router_url"] == "http://router.invalid/v1"
     assert "sk-abcdefgh12345" not in repr(routed_config)
-    assert "router_url" not in ClientConfig(router_api_key=key).kwargs()  # the core's own fallback applies
-    direct = ClientConfig(private_key=wallet, router_api_key=key, router_url="http://router.invalid/v1")
-    assert not direct.router_mode and "router_api_key" not in direct.kwargs() and "router_url" not in direct.kwargs()
+    assert "router_url" not in LazyClients(router_api_key=key, router_key_from_env=True).client_kwargs()
+    direct = LazyClients(
+        private_key=wallet, router_api_key=key, router_url="http://router.invalid/v1", router_key_from_env=True
+    )
+    assert not direct.router_mode and "router_api_key" not in direct.client_kwargs()
+    assert "router_url" not in direct.client_kwargs()
+    with monkeypatch.context() as env:  # the fields map onto that: a key from $ZG_ROUTER_API_KEY is not explicit
+        env.setenv("ZG_ROUTER_API_KEY", "sk-fromtheenvironment")
+        from_env = ChatZeroG(model="m", private_key=wallet, router_url="http://router.invalid/v1", network="testnet")
+        assert from_env.router_api_key is not None and not from_env.zerog_clients.router_mode
+        assert "router_api_key" not in from_env.zerog_clients.client_kwargs()
+        explicit = ChatZeroG(model="m", private_key=wallet, api_key=key, network="testnet").zerog_clients
+        assert (
+            explicit.router_mode
+            and explicit.client_kwargs()["router_api_key"].get_secret_value() == key.get_secret_value()
+        )
     llm = ChatZeroG(model="m", router_api_key="sk-abcdefgh12345", network="testnet")
     assert llm._clients is None and llm.zerog_clients.sync().backend == "router"  # no I/O to build it
     assert llm.zerog_clients.sync().router.url == "https://router-api.0g.ai/v1"

@@ -150,7 +150,13 @@ async def test_the_router_key_never_leaks(lc: LcNet, caplog: pytest.LogCaptureFi
     assert msg.response_metadata["zerog_backend"] == "router" and len(errors) == 3
     assert recorder.payloads and caplog.records
     texts = [caplog.text, *recorder.payloads, repr(msg), repr(chunks), repr(llm), str(llm), dumps(llm)]
-    texts += [repr(llm.model_dump()), repr(embeddings), dumps(embeddings), repr(llm.zerog_clients.config)]
+    texts += [
+        repr(llm.model_dump()),
+        repr(embeddings),
+        dumps(embeddings),
+        repr(llm.zerog_clients),
+        repr(vars(llm.zerog_clients)),
+    ]
     texts += [repr(vars(llm.zerog_clients.sync())), repr(llm.zerog_clients.sync()._router)]
     for error in errors:
         texts += [str(error), repr(error), "".join(traceback.format_exception(error)), repr(vars(error))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,21 @@ def test_reader_failover(kit: Kit, recordings: list[Path]) -> None:
     reader = kit.reader(provider=None, providers=[kit.address("speech")])
     with pytest.raises(Exception, match="all providers failed"):
         reader.load_data(recordings[0])
+
+
+def test_reader_pickles_without_its_key_or_clients(
+    kit: Kit, recordings: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = kit.reader()
+    assert reader.load_data(recordings[0])[0].metadata["verdict"] == "verified"  # a built client, then pickled
+    blob = pickle.dumps(reader)
+    assert kit.key.removeprefix("0x").encode() not in blob and bytes.fromhex(kit.key.removeprefix("0x")) not in blob
+    restored = pickle.loads(blob)
+    assert restored._holder._sync is None and restored._holder.client_kwargs()["network"] == kit.network
+    monkeypatch.setenv("ZG_PRIVATE_KEY", kit.key)  # the key comes back from the environment, the network stays
+    docs = restored.load_data(recordings[1])
+    assert docs[0].metadata["provider"] == kit.address("speech") and docs[0].metadata["verdict"] == "verified"
+    restored.close()
 
 
 @pytest.mark.anyio

@@ -13,6 +13,8 @@ Router mode (the hosted 0G Router, no wallet needed), with the same calls:
 >>> zg.chat.completions.create(model="…", messages=[{"role": "user", "content": "hi"}])
 """
 
+from ._aresources import AsyncProviderPool
+from ._resources import ProviderPool
 from .client import AsyncZeroG, ZeroG
 from .errors import (
     BudgetExhaustedError,
@@ -34,8 +36,12 @@ from .errors import (
     VerificationError,
     ZeroGError,
 )
+from .failover import PoolEvent, Strategy
+from .funding import FundingEvent, FundingPolicy
+from .lazy import LazyClients
 from .ledger import LedgerInfo, SubAccount
 from .networks import MAINNET, TESTNET, Network
+from .ratelimit import RateLimit
 from .router import RouterBalance, RouterModel, RouterProvider
 from .services import ModelInfo, Service
 from .types import (
@@ -44,15 +50,19 @@ from .types import (
     EmbeddingsResponse,
     ImagesResponse,
     Transcription,
+    Usage,
     ZeroGRecord,
 )
-from .verification import Verdict, VerificationResult
+from .units import Amount, format_0g, to_0g, to_neuron
+from .verification import Verdict, VerificationPolicy, VerificationResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MAINNET",
     "TESTNET",
+    "Amount",
+    "AsyncProviderPool",
     "AsyncZeroG",
     "BudgetExhaustedError",
     "ChainError",
@@ -61,9 +71,12 @@ __all__ = [
     "ConfigurationError",
     "ContractRevertError",
     "EmbeddingsResponse",
+    "FundingEvent",
+    "FundingPolicy",
     "ImagesResponse",
     "InsufficientBalanceError",
     "InvalidTokenError",
+    "LazyClients",
     "LedgerError",
     "LedgerInfo",
     "LedgerNotFoundError",
@@ -71,8 +84,11 @@ __all__ = [
     "Network",
     "NetworkMismatchError",
     "NotAcknowledgedError",
+    "PoolEvent",
     "ProviderError",
+    "ProviderPool",
     "ProviderUnavailableError",
+    "RateLimit",
     "RateLimitedError",
     "RequestRejectedError",
     "RouterBalance",
@@ -80,14 +96,20 @@ __all__ = [
     "RouterProvider",
     "Service",
     "ServiceNotFoundError",
+    "Strategy",
     "StreamInterruptedError",
     "SubAccount",
     "Transcription",
+    "Usage",
     "Verdict",
     "VerificationError",
+    "VerificationPolicy",
     "VerificationResult",
     "ZeroG",
     "ZeroGError",
     "ZeroGRecord",
+    "format_0g",
+    "to_0g",
+    "to_neuron",
     "__version__",
 ]

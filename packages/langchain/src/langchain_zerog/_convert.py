@@ -25,8 +25,7 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_function
 
-from zerog_compute import ChatCompletion, ChatCompletionChunk, ZeroGRecord
-from zerog_compute.types import Usage
+from zerog_compute import ChatCompletion, ChatCompletionChunk, Usage, ZeroGRecord
 
 MODEL_PROVIDER = "zerog"
 _TOOL_CHOICE_KEYWORDS = ("auto", "none", "required")

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -25,10 +25,7 @@ from langchain_core.callbacks import (
     dispatch_custom_event,
 )
 
-from zerog_compute.funding import FundingEvent, FundingPolicy
-
-if TYPE_CHECKING:
-    from zerog_compute.failover import PoolEvent
+from zerog_compute import FundingEvent, FundingPolicy, PoolEvent
 
 log = logging.getLogger(__name__)
 _FUNDING_HOOKS = ("before_fund", "after_fund", "on_low_balance", "on_budget_exhausted")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import Self
 
-from zerog_compute import EmbeddingsResponse
+from zerog_compute import EmbeddingsResponse, Strategy
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
 
@@ -38,7 +38,7 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
     model: str | None = Field(default=None, alias="model_name")
     provider: str | None = None
     providers: list[str] | None = None
-    strategy: Literal["priority", "price", "latency", "round_robin"] = "priority"
+    strategy: Strategy = "priority"
     pool_options: dict[str, Any] = Field(default_factory=dict)
     chunk_size: int = Field(default=256, ge=1, le=2048)
     """Texts per request (a provider accepts at most 2048 inputs)."""

@@ -17,8 +17,19 @@ from typing import Annotated, Any, Literal
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
-from zerog_compute import ImagesResponse, LedgerInfo, Service, SubAccount, Transcription, ZeroGError, ZeroGRecord
-from zerog_compute.units import Amount, format_0g, to_0g, to_neuron
+from zerog_compute import (
+    Amount,
+    ImagesResponse,
+    LedgerInfo,
+    Service,
+    SubAccount,
+    Transcription,
+    ZeroGError,
+    ZeroGRecord,
+    format_0g,
+    to_0g,
+    to_neuron,
+)
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
 from ._convert import record_metadata

@@ -8,9 +8,9 @@ from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, SecretStr, model_validator
-from llama_index.llms.zerog._client import PoolHookField, Strategy, ZeroGConnection, check_target, pool_settings
+from llama_index.llms.zerog._client import PoolHookField, ZeroGConnection, cached_pool, check_target, pool_settings
 
-from zerog_compute import AsyncZeroG, EmbeddingsResponse
+from zerog_compute import AsyncZeroG, EmbeddingsResponse, Strategy
 from zerog_compute import ZeroG as ZeroGClient
 
 DEFAULT_BATCH_SIZE = 64
@@ -94,7 +94,7 @@ class ZeroGEmbedding(ZeroGConnection, BaseEmbedding):
     def _target(self, client: ZeroGClient | AsyncZeroG) -> tuple[Any, dict[str, Any]]:
         if self.provider:
             return client.embeddings, {"provider": self.provider}
-        return self._holder.pool(client, pool_settings(**self._pool_args())).embeddings, {}
+        return cached_pool(self._holder, client, pool_settings(**self._pool_args())).embeddings, {}
 
     def _request(self, texts: list[str]) -> dict[str, Any]:
         params: dict[str, Any] = {**self.additional_kwargs, "input": list(texts), "model": self.model}

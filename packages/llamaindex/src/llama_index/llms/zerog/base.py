@@ -28,18 +28,11 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
-from zerog_compute import AsyncZeroG, ChatCompletion, ChatCompletionChunk, ZeroGRecord
+from zerog_compute import AsyncZeroG, ChatCompletion, ChatCompletionChunk, Strategy, ZeroGRecord
 from zerog_compute import ZeroG as ZeroGClient
 
 from ._catalog import Catalog, supports_images, supports_tools
-from ._client import (
-    PoolHookField,
-    Strategy,
-    ZeroGConnection,
-    check_target,
-    in_event_loop,
-    pool_settings,
-)
+from ._client import PoolHookField, ZeroGConnection, cached_pool, check_target, in_event_loop, pool_settings
 from ._convert import (
     StreamAccumulator,
     chat_response,
@@ -168,7 +161,7 @@ class ZeroG(ZeroGConnection, FunctionCallingLLM):
         """``(completions resource, provider kwargs)``: the client's for one provider, else a cached pool's."""
         if self.provider:
             return client.chat.completions, {"provider": self.provider}
-        pool = self._holder.pool(client, pool_settings(**self._pool_args()))
+        pool = cached_pool(self._holder, client, pool_settings(**self._pool_args()))
         return pool.chat.completions, {}
 
     def _request(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from llama_index.core.constants import DEFAULT_NUM_INPUT_FILES
 from llama_index.core.multi_modal_llms import MultiModalLLM, MultiModalLLMMetadata
 from llama_index.core.schema import ImageNode
 from llama_index.llms.zerog import ZeroG
-from llama_index.llms.zerog._client import PoolHookField, Strategy, ZeroGConnection
+from llama_index.llms.zerog._client import PoolHookField, ZeroGConnection
 
-from zerog_compute import AsyncZeroG
+from zerog_compute import AsyncZeroG, Strategy
 from zerog_compute import ZeroG as ZeroGClient
 
 SHARED_FIELDS = (

@@ -10,11 +10,10 @@ from typing import Any
 from llama_index.core.bridge.pydantic import SecretStr
 from llama_index.core.readers.base import BaseReader
 from llama_index.core.schema import Document
-from llama_index.llms.zerog._client import ClientHolder, VerificationPolicy, client_settings
+from llama_index.llms.zerog._client import cached_pool
 
-from zerog_compute import AsyncZeroG, Network, Transcription
+from zerog_compute import AsyncZeroG, LazyClients, Network, RateLimit, Transcription, VerificationPolicy
 from zerog_compute import ZeroG as ZeroGClient
-from zerog_compute.ratelimit import RateLimit
 
 PathLike = str | Path
 RECORD_KEYS = ["provider", "chat_id", "model", "fee", "fee_0g", "verdict"]
@@ -65,18 +64,15 @@ class ZeroGTranscriptionReader(BaseReader):
     ) -> None:
         if not provider and not providers:
             raise ValueError("ZeroGTranscriptionReader: pass provider='0x...' or providers=['0x...', ...]")
-        settings = client_settings(
+        self._holder = LazyClients(
+            private_key=private_key,
+            router_api_key=router_api_key,
+            router_url=router_url,
             network=network,
             rpc_url=rpc_url,
             verification=verification,
             rate_limit=rate_limit,
             timeout=timeout,
-            router_url=router_url,
-        )
-        self._holder = ClientHolder(
-            lambda: settings,
-            private_key=private_key,
-            router_api_key=router_api_key,
             client=client,
             async_client=async_client,
         )
@@ -93,7 +89,7 @@ class ZeroGTranscriptionReader(BaseReader):
     def _target(self, client: ZeroGClient | AsyncZeroG) -> tuple[Any, dict[str, Any]]:
         if self.provider:
             return client.audio.transcriptions, {"provider": self.provider}
-        pool = self._holder.pool(client, {"providers": self.providers, "service_type": "speech-to-text"})
+        pool = cached_pool(self._holder, client, {"providers": self.providers, "service_type": "speech-to-text"})
         return pool.audio.transcriptions, {}
 
     def _params(self) -> dict[str, Any]:

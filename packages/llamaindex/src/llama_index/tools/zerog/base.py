@@ -17,13 +17,24 @@ from typing import Any
 
 from llama_index.core.bridge.pydantic import SecretStr
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
-from llama_index.llms.zerog._client import ClientHolder, VerificationPolicy, client_settings
+from llama_index.llms.zerog._client import cached_pool
 
-from zerog_compute import AsyncZeroG, ImagesResponse, LedgerNotFoundError, Network, Service, Transcription
+from zerog_compute import (
+    AsyncZeroG,
+    ImagesResponse,
+    LazyClients,
+    LedgerInfo,
+    LedgerNotFoundError,
+    Network,
+    RateLimit,
+    Service,
+    SubAccount,
+    Transcription,
+    VerificationPolicy,
+    format_0g,
+    to_neuron,
+)
 from zerog_compute import ZeroG as ZeroGClient
-from zerog_compute.ledger import LedgerInfo, SubAccount
-from zerog_compute.ratelimit import RateLimit
-from zerog_compute.units import format_0g, to_neuron
 
 from .format import balance_text, image_text, services_text, transcription_text
 
@@ -71,18 +82,15 @@ class ZeroGToolSpec(BaseToolSpec):
         client: ZeroGClient | None = None,
         async_client: AsyncZeroG | None = None,
     ) -> None:
-        settings = client_settings(
+        self._holder = LazyClients(
+            private_key=private_key,
+            router_api_key=router_api_key,
+            router_url=router_url,
             network=network,
             rpc_url=rpc_url,
             verification=verification,
             rate_limit=rate_limit,
             timeout=timeout,
-            router_url=router_url,
-        )
-        self._holder = ClientHolder(
-            lambda: settings,
-            private_key=private_key,
-            router_api_key=router_api_key,
             client=client,
             async_client=async_client,
         )
@@ -126,7 +134,7 @@ class ZeroGToolSpec(BaseToolSpec):
         if not found:
             raise ValueError(f"no {service_type} provider is registered on this network")
         options = {"providers": [s.provider for s in found], "service_type": service_type}
-        return self._holder.pool(client, options), {}
+        return cached_pool(self._holder, client, options), {}
 
     def _reserve(self, amount: str) -> int:
         try:

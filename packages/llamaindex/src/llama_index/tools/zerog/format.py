@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zerog_compute import ImagesResponse, Service, Transcription
-from zerog_compute.ledger import LedgerInfo, SubAccount
-from zerog_compute.units import format_0g
+from zerog_compute import ImagesResponse, LedgerInfo, Service, SubAccount, Transcription, format_0g
 
 
 def _record(record: object) -> str:

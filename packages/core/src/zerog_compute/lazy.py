@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from .failover import PoolEvent
 from .funding import FundingPolicy
 from .networks import Network
 from .ratelimit import RateLimit
-from .router import ENV_ROUTER_KEY
+from .router import uses_router
 from .verification import VerificationPolicy
 
 if TYPE_CHECKING:
@@ -50,18 +49,6 @@ __all__ = ["LazyClients", "uses_router"]
 log = logging.getLogger(__name__)
 PoolHook = Callable[[PoolEvent], Any]
 Key = str | bytes | SecretStr
-
-
-def uses_router(private_key: object, router_api_key: object, *, router_key_from_env: bool = False) -> bool:
-    """Whether a client given these keys runs in Router mode (the precedence ``ZeroG`` applies).
-
-    ``router_key_from_env=True`` says the caller read ``router_api_key`` from ``$ZG_ROUTER_API_KEY`` itself
-    (a framework field default): like the environment, it then yields to a wallet key. With no Router key,
-    ``$ZG_ROUTER_API_KEY`` decides when no wallet key is given.
-    """
-    if router_api_key is None:
-        return private_key is None and bool(os.environ.get(ENV_ROUTER_KEY, "").strip())
-    return not router_key_from_env or private_key is None
 
 
 @dataclass

@@ -42,6 +42,7 @@ from .config import (
     require,
     router_url,
     router_wallet,
+    uses_router,
 )
 from .listings import RouterBalance, RouterModel, RouterProvider, balance, list_models, list_providers
 from .records import record_for, verification_from_trace
@@ -67,5 +68,6 @@ __all__ = [
     "require",
     "router_url",
     "router_wallet",
+    "uses_router",
     "verification_from_trace",
 ]

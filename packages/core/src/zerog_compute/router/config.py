@@ -52,6 +52,18 @@ class RouterState:
         return f"RouterState(url={self.url!r}, api_key=SecretStr('**********'))"
 
 
+def uses_router(private_key: object, router_api_key: object, *, router_key_from_env: bool = False) -> bool:
+    """Whether a client given these keys runs in Router mode (the precedence ``ZeroG`` applies).
+
+    ``router_key_from_env=True`` says the caller read ``router_api_key`` from ``$ZG_ROUTER_API_KEY`` itself
+    (a framework field default): like the environment, it then yields to a wallet key. With no Router key,
+    ``$ZG_ROUTER_API_KEY`` decides when no wallet key is given.
+    """
+    if router_api_key is None:
+        return private_key is None and bool(os.environ.get(ENV_ROUTER_KEY, "").strip())
+    return not router_key_from_env or private_key is None
+
+
 def configure(
     api_key: str | SecretStr | None,
     url: str | None,
@@ -62,17 +74,11 @@ def configure(
     timeout: float,
     max_retries: int,
 ) -> RouterState | None:
-    """The Router configuration, or None for Direct mode.
-
-    ``router_api_key=`` selects Router mode; without it ``$ZG_ROUTER_API_KEY`` does, unless a
-    ``private_key=`` argument asks for Direct mode explicitly.
-    """
+    """The Router configuration, or None for Direct mode (precedence: :func:`uses_router`)."""
+    if not uses_router(explicit_private_key or None, api_key):
+        return None
     if api_key is None:
-        if explicit_private_key:
-            return None
-        api_key = os.environ.get(ENV_ROUTER_KEY, "").strip() or None
-        if api_key is None:
-            return None
+        api_key = os.environ.get(ENV_ROUTER_KEY, "")
     value = (api_key.get_secret_value() if isinstance(api_key, SecretStr) else str(api_key)).strip()
     if not value:
         raise ConfigurationError("router_api_key is empty: pass the sk-… key created at pc.0g.ai")

@@ -2,9 +2,10 @@
 
     uv run python bench/devnet_startup.py [--runs 5]
 
-Prints median and worst wall time for (a) anvil alone until it answers ``eth_chainId`` — the
-floor — and (b) ``Devnet.start()`` with the six default providers (anvil + 16 deployment
-transactions + 12 registration transactions + six HTTP servers), and their ratio.
+After one untimed warm-up start, prints median and worst wall time for (a) anvil alone until it answers
+``eth_chainId`` — the floor — and (b) ``Devnet.start()`` with the six default providers (anvil + 16 deployment
+transactions + 12 registration transactions + six HTTP servers, the Router emulator and its funding), and their
+ratio, with the date and load average of the machine.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+
+import _machine
 
 from zerog_devnet import Devnet
 from zerog_devnet.anvil import start_anvil
@@ -29,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    print(_machine.describe(_machine.snapshot()))
     Devnet.start().stop()  # warm imports, artifact parsing and OS caches
     anvil = [timed(start_anvil) for _ in range(args.runs)]
     devnet = [timed(Devnet.start) for _ in range(args.runs)]
@@ -36,6 +40,7 @@ def main() -> None:
     print(f"{'anvil alone (baseline)':<28} {statistics.median(anvil):>9.3f} {max(anvil):>7.3f}")
     print(f"{'Devnet.start() 6 providers':<28} {statistics.median(devnet):>9.3f} {max(devnet):>7.3f}")
     print(f"ratio devnet/anvil (median): {statistics.median(devnet) / statistics.median(anvil):.1f}x")
+    print(_machine.describe_end()[0])
 
 
 if __name__ == "__main__":

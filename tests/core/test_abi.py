@@ -26,10 +26,9 @@ from zerog_compute._abi import (
     selector,
     signature_text,
 )
-from zerog_compute._io import RpcError
 from zerog_compute.contracts import Contract as CallEncoder
 from zerog_compute.contracts import revert_from_rpc
-from zerog_compute.errors import ContractRevertError
+from zerog_compute.errors import ContractRevertError, RpcError
 from zerog_devnet import Devnet, artifacts
 
 NEURON = 10**18

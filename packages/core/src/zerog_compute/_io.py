@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .errors import ChainError, ProviderUnavailableError
+from .errors import ChainError, ProviderUnavailableError, RpcError
 
 T = TypeVar("T")
 
@@ -143,17 +143,6 @@ class _RunnerBase:
                 "pass the matching network= or rpc_url="
             )
         self._chain_checked = True
-
-
-class RpcError(ChainError):
-    """A JSON-RPC error object; ``data`` holds revert data when the node sent it."""
-
-    def __init__(self, method: str, error: Mapping[str, Any]) -> None:
-        self.method = method
-        self.code = error.get("code")
-        self.data = error.get("data")
-        self.rpc_message = str(error.get("message", ""))
-        super().__init__(f"RPC {method} failed: {self.rpc_message}")
 
 
 def _transport_error(kind: str, target: str, exc: Exception) -> Exception:

@@ -19,8 +19,8 @@ from eth_utils.abi import function_abi_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
 from . import _abi
-from ._io import Flow, Lane, Rpc, RpcError, Sleep
-from .errors import ChainError, ContractRevertError, InsufficientBalanceError
+from ._io import Flow, Lane, Rpc, Sleep
+from .errors import ChainError, ContractRevertError, InsufficientBalanceError, RpcError
 from .signer import Wallet
 
 log = logging.getLogger(__name__)

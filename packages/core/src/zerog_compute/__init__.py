@@ -13,12 +13,17 @@ Router mode (the hosted 0G Router, no wallet needed), with the same calls:
 >>> zg.chat.completions.create(model="…", messages=[{"role": "user", "content": "hi"}])
 """
 
+from ._aresources import AsyncProviderPool
+from ._resources import ProviderPool
+from .apikeys import ApiKey
+from .auth import TokenClaims, parse_token
 from .client import AsyncZeroG, ZeroG
 from .errors import (
     BudgetExhaustedError,
     ChainError,
     ConfigurationError,
     ContractRevertError,
+    ExhaustedError,
     InsufficientBalanceError,
     InvalidTokenError,
     LedgerError,
@@ -29,13 +34,17 @@ from .errors import (
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
+    RpcError,
     ServiceNotFoundError,
     StreamInterruptedError,
     VerificationError,
     ZeroGError,
 )
+from .failover import PoolEvent, Strategy
+from .funding import FundingEvent, FundingPolicy
 from .ledger import LedgerInfo, SubAccount
 from .networks import MAINNET, TESTNET, Network
+from .ratelimit import RateLimit
 from .router import RouterBalance, RouterModel, RouterProvider
 from .services import ModelInfo, Service
 from .types import (
@@ -44,16 +53,22 @@ from .types import (
     EmbeddingsResponse,
     ImagesResponse,
     Transcription,
+    Usage,
     ZeroGRecord,
 )
-from .verification import Verdict, VerificationResult
+from .units import Amount, format_0g, to_0g, to_neuron
+from .verification import AttestationReport, Verdict, VerificationPolicy, VerificationResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MAINNET",
     "TESTNET",
+    "Amount",
+    "ApiKey",
+    "AsyncProviderPool",
     "AsyncZeroG",
+    "AttestationReport",
     "BudgetExhaustedError",
     "ChainError",
     "ChatCompletion",
@@ -61,6 +76,9 @@ __all__ = [
     "ConfigurationError",
     "ContractRevertError",
     "EmbeddingsResponse",
+    "ExhaustedError",
+    "FundingEvent",
+    "FundingPolicy",
     "ImagesResponse",
     "InsufficientBalanceError",
     "InvalidTokenError",
@@ -71,23 +89,35 @@ __all__ = [
     "Network",
     "NetworkMismatchError",
     "NotAcknowledgedError",
+    "PoolEvent",
     "ProviderError",
+    "ProviderPool",
     "ProviderUnavailableError",
+    "RateLimit",
     "RateLimitedError",
     "RequestRejectedError",
     "RouterBalance",
     "RouterModel",
     "RouterProvider",
+    "RpcError",
     "Service",
     "ServiceNotFoundError",
+    "Strategy",
     "StreamInterruptedError",
     "SubAccount",
+    "TokenClaims",
     "Transcription",
+    "Usage",
     "Verdict",
     "VerificationError",
+    "VerificationPolicy",
     "VerificationResult",
     "ZeroG",
     "ZeroGError",
     "ZeroGRecord",
     "__version__",
+    "format_0g",
+    "parse_token",
+    "to_0g",
+    "to_neuron",
 ]

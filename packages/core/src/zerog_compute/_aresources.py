@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pydantic import SecretStr
 
-from . import apikeys, failover, ledger, requests, services
+from . import apikeys, failover, funding, ledger, requests, services
 from . import router as _router
 from ._context import Context
 from ._io import Flow
@@ -99,6 +99,10 @@ class Ledger(_Resource):
 
     async def sub_accounts(self) -> list[ledger.SubAccount]:
         return await self._client._run(ledger.sub_accounts(self._ctx))
+
+    async def unsettled_fee(self, provider: str, *, timeout: float = funding.UNSETTLED_TIMEOUT_S) -> int | None:
+        """Fees ``provider`` billed this wallet and has not settled on chain yet (neuron); None when it cannot tell."""
+        return await self._client._run(funding.provider_unsettled_fee(self._ctx, provider, timeout=timeout))
 
 
 class Services(_Resource):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import re
@@ -111,3 +112,28 @@ def test_docs_and_examples_import_public_names_from_the_top_level() -> None:
             if module not in OPTIONAL_EXTRAS:
                 found.append(f"{path.relative_to(ROOT)}: from {module} import {names.strip()}")
     assert not found, "import these from zerog_compute instead:\n" + "\n".join(found)
+
+
+def private_uses(source: str) -> list[str]:
+    """``x._name`` on anything but ``self``, and imports of private zerog_compute modules or names."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if ast.unparse(node.value) not in ("self", "cls"):
+                found.append(f"{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and node.level >= 2:
+            names = [*(node.module or "").split("."), *(alias.name for alias in node.names)]
+            if any(name.startswith("_") for name in names):
+                found.append(f"{node.lineno}: from {'.' * node.level}{node.module or ''} import ...")
+    return found
+
+
+def test_private_use_scanner() -> None:
+    source = "zg._run(x)\nself._ok\nfrom .._io import Http\nfrom .. import _abi\nfrom ..client import ZeroG\n"
+    assert sorted(use.split(":")[0] for use in private_uses(source)) == ["1", "3", "4"]
+
+
+def test_the_cli_uses_only_the_public_api() -> None:
+    cli = ROOT / "packages" / "core" / "src" / "zerog_compute" / "cli"
+    found = {path.name: uses for path in sorted(cli.glob("*.py")) if (uses := private_uses(path.read_text()))}
+    assert not found

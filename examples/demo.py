@@ -15,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zerog_compute import ZeroG
-from zerog_compute.units import format_0g
+from zerog_compute import ZeroG, format_0g
 from zerog_devnet import Devnet
 
 HERE = Path(__file__).parent

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from eth_abi.abi import encode
 from hypothesis import given
 from hypothesis import strategies as st
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
-from web3.types import RPCEndpoint, TxParams, Wei
+from web3.types import TxParams, Wei
 
 from zerog_compute._abi import (
     ERRORS_BY_SELECTOR,
@@ -25,9 +25,10 @@ from zerog_compute._abi import (
     revert_message,
     selector,
     signature_text,
-    to_revert_error,
 )
-from zerog_compute.errors import ContractRevertError
+from zerog_compute.contracts import Contract as CallEncoder
+from zerog_compute.contracts import revert_from_rpc
+from zerog_compute.errors import ContractRevertError, RpcError
 from zerog_devnet import Devnet, artifacts
 
 NEURON = 10**18
@@ -275,64 +276,8 @@ def test_decode_never_raises_on_junk(prefix: bytes, tail: bytes) -> None:
     for data in (prefix + tail, "0x" + (prefix + tail).hex()):
         decoded = decode_revert(data)
         assert decoded is None or decoded[0] == ERRORS_BY_SELECTOR[prefix]["name"]
-    error = to_revert_error(ContractCustomError("x", data="0x" + (prefix + tail).hex()))
+    error = revert_from_rpc(RpcError("eth_call", {"code": 3, "data": "0x" + (prefix + tail).hex()}))
     assert isinstance(error, ContractRevertError)
-
-
-# ---------------------------------------------------------------------------- web3 exception mapping
-
-LEDGER_NOT_EXISTS = "0x7d2d536b" + encode(["address"], [ADDRESS]).hex()
-
-
-@pytest.mark.parametrize(
-    "exc",
-    [
-        ContractCustomError(LEDGER_NOT_EXISTS, data=LEDGER_NOT_EXISTS),
-        ContractLogicError("execution reverted", data={"message": "x", "data": LEDGER_NOT_EXISTS}),
-        ContractLogicError("execution reverted", data=f"Reverted {LEDGER_NOT_EXISTS}"),
-        Web3RPCError("x", rpc_response={"error": {"code": 3, "message": "reverted", "data": LEDGER_NOT_EXISTS}}),
-    ],
-)
-def test_to_revert_error_from_web3_shapes(exc: BaseException) -> None:
-    error = to_revert_error(exc)
-    assert error is not None
-    assert error.error_name == "LedgerNotExists"
-    assert error.error_args == (ADDRESS,)
-
-
-def test_to_revert_error_other_cases() -> None:
-    panic = "0x4e487b71" + encode(["uint256"], [0x12]).hex()
-    panicked = to_revert_error(ContractPanicError("Panic error 0x12", data=panic))
-    assert panicked is not None
-    assert panicked.error_name == "Panic"
-    assert panicked.error_args == (0x12,)
-    unknown = to_revert_error(ContractCustomError("0xdeadbeef", data="0xdeadbeef"))
-    assert unknown is not None
-    assert unknown.error_name is None
-    assert "0xdeadbeef" in str(unknown)
-    bare = to_revert_error(ContractLogicError("execution reverted", data=None))
-    assert bare is not None
-    assert "without a reason" in str(bare)
-    no_data = Web3RPCError("x", rpc_response={"error": {"code": -32000, "message": "execution reverted"}})
-    assert to_revert_error(no_data) is not None
-    nonce = Web3RPCError("x", rpc_response={"error": {"code": -32000, "message": "nonce too low"}})
-    assert to_revert_error(nonce) is None
-    assert to_revert_error(Web3RPCError("x", rpc_response=None)) is None
-    assert to_revert_error(ValueError("boom")) is None
-    existing = ContractRevertError("m", error_name="X")
-    assert to_revert_error(existing) is existing
-
-
-def test_to_revert_error_follows_the_cause_chain() -> None:
-    try:
-        try:
-            raise ContractCustomError(LEDGER_NOT_EXISTS, data=LEDGER_NOT_EXISTS)
-        except ContractCustomError as inner:
-            raise RuntimeError("wrapped") from inner
-    except RuntimeError as outer:
-        error = to_revert_error(outer)
-    assert error is not None
-    assert error.error_name == "LedgerNotExists"
 
 
 # ----------------------------------------------------------------------------------- real devnet
@@ -345,11 +290,14 @@ def contracts(net: Devnet) -> tuple[Contract, Contract]:
     return ledger, inference
 
 
-def revert_of(call: Any) -> ContractRevertError:
-    with pytest.raises(ContractLogicError) as info:
-        call()
-    error = to_revert_error(info.value)
-    assert error is not None
+def revert_of(net: Devnet, method: str, to: str, abi: list[dict[str, Any]], name: str, *args: Any, **tx: Any) -> Any:
+    """Send ``name(*args)`` to the node as raw JSON-RPC and decode its revert the way the client does."""
+    request = {"to": to, "data": CallEncoder(to, abi).encode(name, args), **tx}
+    params: list[Any] = [request, "latest"] if method == "eth_call" else [request]
+    answer = httpx.post(net.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
+    assert "error" in answer, f"{name} did not revert: {answer}"
+    error = revert_from_rpc(RpcError(method, answer["error"]))
+    assert error is not None, answer["error"]
     return error
 
 
@@ -371,11 +319,11 @@ def test_devnet_missing_ledger_and_sub_account(devnet: Devnet) -> None:
     ledger, inference = contracts(devnet)
     user = devnet.users[0].address
     provider = devnet.providers[0].address
-    error = revert_of(lambda: ledger.functions.getLedger(user).call())
+    error = revert_of(devnet, "eth_call", ledger.address, LEDGER_ABI, "getLedger", user)
     assert error.error_name == "LedgerNotExists"
     assert error.error_args == (user,)
     assert str(error) == "No ledger for this wallet yet. Create one with zg.ledger.create(amount) (minimum 3 0G)."
-    error = revert_of(lambda: inference.functions.getAccount(user, provider).call())
+    error = revert_of(devnet, "eth_call", inference.address, INFERENCE_ABI, "getAccount", user, provider)
     assert error.error_name == "AccountNotExists"
     assert error.error_args == (user, provider)
     assert f"No sub-account with provider {provider} yet." in str(error)
@@ -392,28 +340,17 @@ def test_devnet_transactions_revert_with_decoded_errors(devnet: Devnet) -> None:
     assert devnet.w3.eth.wait_for_transaction_receipt(tx_hash)["status"] == 1
     assert ledger.functions.getLedger(user).call()[1] == 3 * NEURON
 
-    too_little = ledger.functions.transferFund(provider, service_name, NEURON // 10)
-    error = revert_of(lambda: too_little.estimate_gas({"from": user}))
+    def revert(name: str, *args: Any, value: int = 0) -> Any:
+        """A transaction reverts at its gas estimate, the first step of the client's ``contracts.transact``."""
+        tx = {"from": user, "value": hex(value)}
+        return revert_of(devnet, "eth_estimateGas", ledger.address, LEDGER_ABI, name, *args, **tx)
+
+    error = revert("transferFund", provider, service_name, NEURON // 10)
     assert error.error_name == "MinimumDepositRequired"
     assert error.error_args == (NEURON // 10, NEURON)
     assert "0.1 0G given, at least 1 0G required" in str(error)
 
-    error = revert_of(lambda: too_little.transact({"from": user}))
-    assert error.error_name == "MinimumDepositRequired"
-    error = revert_of(lambda: ledger.functions.addLedger("").transact(create))
+    error = revert("addLedger", "", value=3 * NEURON)
     assert error.error_name == "LedgerExists"
-    error = revert_of(lambda: ledger.functions.refund(10 * NEURON).transact({"from": user}))
+    error = revert("refund", 10 * NEURON)
     assert error.error_name == "InsufficientBalance"
-
-
-@pytest.mark.devnet
-def test_devnet_raw_rpc_error(devnet: Devnet) -> None:
-    ledger, _ = contracts(devnet)
-    user = devnet.users[2].address
-    request = {"to": ledger.address, "data": ledger.encode_abi("getLedger", [user])}
-    with pytest.raises(Web3RPCError) as info:
-        devnet.w3.manager.request_blocking(RPCEndpoint("eth_call"), [request, "latest"])
-    error = to_revert_error(info.value)
-    assert error is not None
-    assert error.error_name == "LedgerNotExists"
-    assert error.error_args == (user,)

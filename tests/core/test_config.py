@@ -24,6 +24,8 @@ from zerog_compute import (
 )
 from zerog_devnet import Devnet
 
+from .conftest import devnet_network
+
 # Public anvil dev keys (accounts 0 and 1 of the "test test ... junk" mnemonic): test material only.
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 KEY_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -425,3 +427,69 @@ async def test_async_construction_does_no_network_io(anyio_backend: str, no_http
     async with AsyncZeroG(private_key=KEY, network="mainnet", rpc_url=DEAD_RPC) as azg:
         assert azg.rpc_calls == 0
     assert no_http == []
+
+
+# --------------------------------------------------------------------------- injected HTTP clients
+
+
+def rpc_methods(requests: list[httpx.Request]) -> list[str]:
+    return [json.loads(request.content)["method"] for request in requests]
+
+
+def test_injected_clients_carry_the_traffic_and_stay_open(devnet: Devnet) -> None:
+    chain: list[httpx.Request] = []
+    rpc = httpx.Client(event_hooks={"request": [chain.append]})
+    http = httpx.Client()
+    with ZeroG(
+        private_key=devnet.users[0].private_key,
+        network=devnet_network(devnet),
+        http_client=http,
+        rpc_http_client=rpc,
+    ) as zg:
+        assert zg.ledger.sub_accounts() == []
+        assert zg.services.list()
+    assert rpc_methods(chain)[0] == "eth_chainId" and "eth_call" in rpc_methods(chain)
+    assert len(chain) == zg.rpc_calls and all(str(r.url).startswith(devnet.rpc_url) for r in chain)
+    assert not rpc.is_closed and not http.is_closed  # injected: the caller owns them
+    rpc.close()
+    http.close()
+
+
+@pytest.mark.anyio
+async def test_async_injected_clients_carry_the_traffic_and_stay_open(anyio_backend: str, devnet: Devnet) -> None:
+    chain: list[httpx.Request] = []
+
+    async def note(request: httpx.Request) -> None:
+        chain.append(request)
+
+    async with httpx.AsyncClient(event_hooks={"request": [note]}) as rpc, httpx.AsyncClient() as http:
+        network = devnet_network(devnet)
+        key = devnet.users[0].private_key
+        async with AsyncZeroG(private_key=key, network=network, http_client=http, rpc_http_client=rpc) as azg:
+            assert await azg.ledger.sub_accounts() == []
+        assert rpc_methods(chain)[0] == "eth_chainId" and len(chain) == azg.rpc_calls
+        assert not rpc.is_closed and not http.is_closed
+
+
+def test_close_closes_only_the_clients_it_made() -> None:
+    http, rpc = httpx.Client(), httpx.Client()
+    with ZeroG(private_key=KEY, http_client=http) as zg_http, ZeroG(private_key=KEY, rpc_http_client=rpc) as zg_rpc:
+        pass
+    assert not http.is_closed and not rpc.is_closed
+    assert zg_http._rpc_http.is_closed and zg_rpc._http.is_closed
+    http.close()
+    rpc.close()
+
+    async def scenario() -> None:
+        ahttp, arpc = httpx.AsyncClient(), httpx.AsyncClient()
+        async with (
+            AsyncZeroG(private_key=KEY, http_client=ahttp) as one,
+            AsyncZeroG(private_key=KEY, rpc_http_client=arpc) as other,
+        ):
+            pass
+        assert not ahttp.is_closed and not arpc.is_closed
+        assert one._rpc_http.is_closed and other._http.is_closed
+        await ahttp.aclose()
+        await arpc.aclose()
+
+    asyncio.run(scenario())

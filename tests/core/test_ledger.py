@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from zerog_compute import (
@@ -13,11 +14,12 @@ from zerog_compute import (
     LedgerError,
     LedgerNotFoundError,
     NotAcknowledgedError,
+    ServiceNotFoundError,
     ZeroG,
 )
 from zerog_devnet import Devnet
 
-from .conftest import provider
+from .conftest import devnet_network, provider
 
 pytestmark = pytest.mark.devnet
 G = 10**18
@@ -110,3 +112,62 @@ async def test_async_ledger_flow(azg: AsyncZeroG, devnet: Devnet) -> None:
     assert account.balance == G
     assert (await azg.ledger.get()).available == 3 * G
     assert len(await azg.ledger.sub_accounts()) == 1
+
+
+ASK = [{"role": "user", "content": "What is 2 + 3?"}]
+NOBODY = "0x000000000000000000000000000000000000dEaD"
+
+
+def test_unsettled_fee_is_what_the_provider_will_settle(zg: ZeroG, devnet: Devnet) -> None:
+    devnet.fund(devnet.users[0], ["chat-a"])
+    chat_a = provider(devnet)
+    assert zg.ledger.unsettled_fee(chat_a) == 0
+    zg.chat.completions.create(provider=chat_a, messages=ASK)
+    owed = devnet.provider("chat-a").unsettled(zg.address)
+    assert owed > 0 and zg.ledger.unsettled_fee(chat_a) == owed
+    with pytest.raises(ServiceNotFoundError):
+        zg.ledger.unsettled_fee(NOBODY)
+    with pytest.raises(NotAcknowledgedError):  # no sub-account: no session token to ask with
+        zg.ledger.unsettled_fee(provider(devnet, "chat-b"))
+    devnet.provider("chat-a").stop()
+    try:
+        assert zg.ledger.unsettled_fee(chat_a, timeout=2.0) is None
+    finally:
+        devnet.provider("chat-a").restart()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b'{"userAddress": "0x", "unsettledFee": "1234"}', 1234),
+        (200, b'{"userAddress": "0x"}', None),
+        (200, b"not json", None),
+        (200, b'{"unsettledFee": "lots"}', None),
+        (403, b'{"error": "you can only query your own unsettled fee"}', None),
+        (502, b"bad gateway", None),
+    ],
+)
+def test_unsettled_fee_is_none_when_the_provider_cannot_tell(
+    devnet: Devnet, status: int, body: bytes, expected: int | None
+) -> None:
+    devnet.fund(devnet.users[0], ["chat-a"])
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(status, content=body)
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    network = devnet_network(devnet)
+    with ZeroG(private_key=devnet.users[0].private_key, network=network, http_client=http) as zg:
+        assert zg.ledger.unsettled_fee(provider(devnet)) == expected
+    assert seen == [f"/v1/user/{devnet.users[0].address}/unsettledfee"]
+    http.close()
+
+
+@pytest.mark.anyio
+async def test_async_unsettled_fee(azg: AsyncZeroG, devnet: Devnet) -> None:
+    devnet.fund(devnet.users[0], ["chat-a"])
+    chat_a = provider(devnet)
+    await azg.chat.completions.create(provider=chat_a, messages=ASK)
+    assert await azg.ledger.unsettled_fee(chat_a) == devnet.provider("chat-a").unsettled(azg.address)

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import json
 import threading
+import typing
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from zerog_compute.types import (
     Usage,
     ZeroGRecord,
 )
+from zerog_compute.verification import Verdict, VerificationResult
 from zerog_devnet.scripted import chat_completion, chat_completion_chunks, embed, generate_images, transcribe
 
 MODEL = "scripted-test-model"
@@ -176,3 +178,20 @@ def test_averdict_cancellation_does_not_cancel_the_verification() -> None:
         return future.cancelled()
 
     assert asyncio.run(main()) is False
+
+
+def test_verification_is_typed() -> None:
+    assert ZeroGRecord.model_fields["verification"].annotation == VerificationResult | None
+    for method in (ZeroGRecord.verdict, ZeroGRecord.averdict):
+        assert typing.get_type_hints(method)["return"] == VerificationResult | None
+
+
+def test_verification_serialises_and_round_trips() -> None:
+    result = VerificationResult(verdict=Verdict.verified, chat_id="chat-1", provider="0xP", content_bound=True)
+    rec = record(verification=result)
+    assert rec.model_dump(mode="json")["verification"]["verdict"] == "verified"
+    again = ZeroGRecord.model_validate_json(rec.model_dump_json())
+    assert again.verification == result and isinstance(again.verification, VerificationResult)
+    completion = ChatCompletion.model_validate_json(ChatCompletion(id="x", zerog=rec).model_dump_json())
+    assert completion.zerog is not None and completion.zerog.verdict() == result
+    assert record(verification={"verdict": "skipped"}).verification == VerificationResult(verdict=Verdict.skipped)

@@ -15,12 +15,15 @@ Router mode (the hosted 0G Router, no wallet needed), with the same calls:
 
 from ._aresources import AsyncProviderPool
 from ._resources import ProviderPool
+from .apikeys import ApiKey
+from .auth import TokenClaims, parse_token
 from .client import AsyncZeroG, ZeroG
 from .errors import (
     BudgetExhaustedError,
     ChainError,
     ConfigurationError,
     ContractRevertError,
+    ExhaustedError,
     InsufficientBalanceError,
     InvalidTokenError,
     LedgerError,
@@ -31,6 +34,7 @@ from .errors import (
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
+    RpcError,
     ServiceNotFoundError,
     StreamInterruptedError,
     VerificationError,
@@ -54,7 +58,7 @@ from .types import (
     ZeroGRecord,
 )
 from .units import Amount, format_0g, to_0g, to_neuron
-from .verification import Verdict, VerificationPolicy, VerificationResult
+from .verification import AttestationReport, Verdict, VerificationPolicy, VerificationResult
 
 __version__ = "0.1.0"
 
@@ -62,8 +66,10 @@ __all__ = [
     "MAINNET",
     "TESTNET",
     "Amount",
+    "ApiKey",
     "AsyncProviderPool",
     "AsyncZeroG",
+    "AttestationReport",
     "BudgetExhaustedError",
     "ChainError",
     "ChatCompletion",
@@ -71,6 +77,7 @@ __all__ = [
     "ConfigurationError",
     "ContractRevertError",
     "EmbeddingsResponse",
+    "ExhaustedError",
     "FundingEvent",
     "FundingPolicy",
     "ImagesResponse",
@@ -94,11 +101,13 @@ __all__ = [
     "RouterBalance",
     "RouterModel",
     "RouterProvider",
+    "RpcError",
     "Service",
     "ServiceNotFoundError",
     "Strategy",
     "StreamInterruptedError",
     "SubAccount",
+    "TokenClaims",
     "Transcription",
     "Usage",
     "Verdict",
@@ -108,8 +117,9 @@ __all__ = [
     "ZeroG",
     "ZeroGError",
     "ZeroGRecord",
+    "__version__",
     "format_0g",
+    "parse_token",
     "to_0g",
     "to_neuron",
-    "__version__",
 ]

@@ -1,8 +1,8 @@
 """Our own minimal ABI of LedgerManager and InferenceServing, plus revert decoding.
 
 The ABI is written as human-readable Solidity signatures for only what the client uses and turned
-into web3 JSON ABI dicts by :func:`parse_signature` (no ABI JSON is copied from the npm packages).
-Struct field names equal the SDK's, so web3 decodes results into the same named tuples.
+into JSON ABI dicts by :func:`parse_signature` (no ABI JSON is copied from the npm packages).
+Struct field names equal the SDK's, so results decode into the same named fields.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from web3.exceptions import ContractLogicError, Web3RPCError
 
-from .errors import ContractRevertError
 from .units import format_0g
 
 ABIDict = dict[str, Any]
@@ -435,64 +433,3 @@ def revert_message(name: str, args: _Args) -> str:
         return render(args)
     except (IndexError, TypeError, ValueError):
         return generic_revert_message(name, args)
-
-
-# ---------------------------------------------------------------------------- web3 exception mapping
-
-_HEX_DATA = re.compile(r"0x[0-9a-fA-F]{8,}")
-_MAX_DEPTH = 4
-
-
-def _find_hex(value: Any, depth: int = 0) -> str | None:
-    """The revert data inside a web3 ``data`` field: a hex string, ``"Reverted 0x…"`` or a nested dict."""
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, str):
-        match = _HEX_DATA.search(value)
-        return match.group(0) if match and len(match.group(0)) % 2 == 0 else None
-    if isinstance(value, Mapping) and depth < _MAX_DEPTH:
-        for key in ("data", "return", "result", *value.keys()):
-            found = _find_hex(value.get(key), depth + 1)
-            if found:
-                return found
-    return None
-
-
-def _revert_parts(exc: BaseException) -> tuple[bool, str | None, str]:
-    """(is a revert, revert data, node message) for a web3 exception."""
-    if isinstance(exc, ContractLogicError):
-        return True, _find_hex(exc.data), str(exc.message or "execution reverted")
-    if isinstance(exc, Web3RPCError):
-        error = (exc.rpc_response or {}).get("error")
-        if not isinstance(error, Mapping):
-            return False, None, exc.message
-        data, message = _find_hex(error.get("data")), str(error.get("message") or exc.message)
-        return data is not None or "revert" in message.lower(), data, message
-    return False, None, ""
-
-
-def to_revert_error(exc: BaseException) -> ContractRevertError | None:
-    """Map a web3 revert (custom error, ``Error(string)``, panic, raw RPC error) to ContractRevertError.
-
-    Returns None when ``exc`` (or its ``__cause__`` chain) is not a contract revert.
-    """
-    for _ in range(_MAX_DEPTH):
-        if isinstance(exc, ContractRevertError):
-            return exc
-        is_revert, data, message = _revert_parts(exc)
-        if is_revert:
-            return _revert_error(data, message)
-        if exc.__cause__ is None:
-            return None
-        exc = exc.__cause__
-    return None
-
-
-def _revert_error(data: str | None, message: str) -> ContractRevertError:
-    decoded = decode_revert(data) if data else None
-    if decoded is not None:
-        name, args = decoded
-        return ContractRevertError(revert_message(name, args), error_name=name, error_args=args)
-    if data and len(data) > 2:
-        return ContractRevertError(f"contract reverted with unknown error data {data[:74]}")
-    return ContractRevertError(f"contract reverted without a reason ({message})")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import SecretStr
 
-from . import apikeys, failover, ledger, payloads, services
+from . import apikeys, failover, funding, ledger, payloads, services
 from . import router as _router
 from ._context import Context
 from .backend import Call, Completed
@@ -98,6 +98,10 @@ class Ledger(_Resource):
 
     async def sub_accounts(self) -> list[ledger.SubAccount]:
         return await self._client._run(ledger.sub_accounts(self._ctx))
+
+    async def unsettled_fee(self, provider: str, *, timeout: float = funding.UNSETTLED_TIMEOUT_S) -> int | None:
+        """Fees ``provider`` billed this wallet and has not settled on chain yet (neuron); None when it cannot tell."""
+        return await self._client._run(funding.provider_unsettled_fee(self._ctx, provider, timeout=timeout))
 
 
 class Services(_Resource):

@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .errors import ChainError, ProviderUnavailableError
+from .errors import ProviderUnavailableError
+from .errors import RpcError as RpcError  # re-exported: flows raise and catch it; it lives in the error tree
 
 T = TypeVar("T")
 
@@ -121,17 +122,6 @@ class TransportError(ProviderUnavailableError):
     def __init__(self, message: str, *, cause: Exception) -> None:
         super().__init__(message)
         self.cause = cause
-
-
-class RpcError(ChainError):
-    """A JSON-RPC error object; ``data`` holds revert data when the node sent it."""
-
-    def __init__(self, method: str, error: Mapping[str, Any]) -> None:
-        self.method = method
-        self.code = error.get("code")
-        self.data = error.get("data")
-        self.rpc_message = str(error.get("message", ""))
-        super().__init__(f"RPC {method} failed: {self.rpc_message}")
 
 
 Flow = Generator[Any, Any, T]

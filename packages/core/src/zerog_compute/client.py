@@ -170,12 +170,21 @@ def _check_options(
 
 
 class ZeroG(_ClientBase):
-    """Synchronous client. Use as a context manager or call :meth:`close`."""
+    """Synchronous client. Use as a context manager or call :meth:`close`.
 
-    def __init__(self, *, http_client: httpx.Client | None = None, **config: Any) -> None:
+    ``http_client=`` (providers, Router) and ``rpc_http_client=`` (chain RPC) take your own ``httpx.Client``
+    (proxies, TLS, hooks, transports); you own them: :meth:`close` closes only the clients it created.
+    """
+
+    def __init__(
+        self, *, http_client: httpx.Client | None = None, rpc_http_client: httpx.Client | None = None, **config: Any
+    ) -> None:
         super().__init__(**config)
         self._http = http_client or httpx.Client(timeout=self._ctx.timeout)
-        self._rpc_http = httpx.Client(timeout=30.0)
+        self._rpc_http = rpc_http_client or httpx.Client(timeout=30.0)
+        self._owned_http = [
+            own for own, given in ((self._http, http_client), (self._rpc_http, rpc_http_client)) if given is None
+        ]
         self._runner = SyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
         self._stop = threading.Event()
         self._funder: threading.Thread | None = None
@@ -245,8 +254,8 @@ class ZeroG(_ClientBase):
         if self._funder is not None:
             self._funder.join(timeout=5)
         self._runner.close()
-        self._http.close()
-        self._rpc_http.close()
+        for own in self._owned_http:
+            own.close()
 
     def __enter__(self) -> ZeroG:
         return self
@@ -256,12 +265,25 @@ class ZeroG(_ClientBase):
 
 
 class AsyncZeroG(_ClientBase):
-    """Asynchronous client. Use ``async with`` or await :meth:`aclose`."""
+    """Asynchronous client. Use ``async with`` or await :meth:`aclose`.
 
-    def __init__(self, *, http_client: httpx.AsyncClient | None = None, **config: Any) -> None:
+    ``http_client=`` and ``rpc_http_client=`` take your own ``httpx.AsyncClient`` (see :class:`ZeroG`);
+    :meth:`aclose` closes only the clients it created.
+    """
+
+    def __init__(
+        self,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        rpc_http_client: httpx.AsyncClient | None = None,
+        **config: Any,
+    ) -> None:
         super().__init__(**config)
         self._http = http_client or httpx.AsyncClient(timeout=self._ctx.timeout)
-        self._rpc_http = httpx.AsyncClient(timeout=30.0)
+        self._rpc_http = rpc_http_client or httpx.AsyncClient(timeout=30.0)
+        self._owned_http = [
+            own for own, given in ((self._http, http_client), (self._rpc_http, rpc_http_client)) if given is None
+        ]
         self._runner = AsyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
         self._funder: asyncio.Task[None] | None = None
         from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
@@ -326,8 +348,8 @@ class AsyncZeroG(_ClientBase):
             self._funder.cancel()
             await asyncio.gather(self._funder, return_exceptions=True)
         await self._runner.aclose()
-        await self._http.aclose()
-        await self._rpc_http.aclose()
+        for own in self._owned_http:
+            await own.aclose()
 
     async def __aenter__(self) -> AsyncZeroG:
         return self

@@ -17,25 +17,16 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_abi_to_4byte_selector
 from eth_utils.address import to_checksum_address
-from web3.utils import get_abi_output_types
 
 from . import _abi
-from ._io import Flow, Lane, Rpc, RpcError, Sleep
-from .errors import ChainError, ContractRevertError, InsufficientBalanceError
+from ._io import Flow, Lane, Rpc, Sleep
+from .errors import ChainError, ContractRevertError, InsufficientBalanceError, RpcError
 from .signer import Wallet
 
 log = logging.getLogger(__name__)
 
 RECEIPT_TIMEOUT_S = 120.0
 GAS_HEADROOM = 1.25
-
-
-def _type_string(param: dict[str, Any]) -> str:
-    kind = str(param["type"])
-    if not kind.startswith("tuple"):
-        return kind
-    inner = ",".join(_type_string(c) for c in param["components"])
-    return f"({inner}){kind[len('tuple') :]}"
 
 
 def _named(value: Any, param: dict[str, Any]) -> Any:
@@ -68,7 +59,7 @@ class Contract:
     def encode(self, name: str, args: Sequence[Any]) -> str:
         """Calldata for ``name(*args)``."""
         fn = self.function(name)
-        types = [_type_string(p) for p in fn["inputs"]]
+        types = [_abi.canonical_type(p) for p in fn["inputs"]]
         selector = function_abi_to_4byte_selector(fn)  # type: ignore[arg-type]
         return "0x" + (selector + abi_encode(types, list(args))).hex()
 
@@ -76,7 +67,7 @@ class Contract:
         """Decode the return data of ``name``: one output → the value, several → a tuple."""
         fn = self.function(name)
         raw = bytes.fromhex(data[2:] if data.startswith("0x") else data)
-        values = abi_decode(get_abi_output_types(fn), raw)  # type: ignore[arg-type]
+        values = abi_decode([_abi.canonical_type(p) for p in fn["outputs"]], raw)
         named = [_named(v, p) for v, p in zip(values, fn["outputs"], strict=True)]
         return named[0] if len(named) == 1 else tuple(named)
 

@@ -6,7 +6,8 @@ Each message says what happened and what to do next::
     ├── ConfigurationError (also ValueError)     bad input: key, address, amount, network, option
     │   └── NetworkMismatchError                 the RPC's chain id is not the network's
     ├── ChainError                               an RPC call or a transaction failed
-    │   └── ContractRevertError                  the contract reverted; .error_name, .args decoded
+    │   ├── RpcError                             the node answered with a JSON-RPC error; .code, .data
+    │   └── ContractRevertError                  the contract reverted; .error_name, .error_args decoded
     ├── LedgerError                              ledger/sub-account state forbids the operation
     │   ├── LedgerNotFoundError                  no ledger yet: create one first
     │   ├── InsufficientBalanceError             not enough funds (wallet, ledger or sub-account)
@@ -19,12 +20,14 @@ Each message says what happened and what to do next::
     │   ├── RequestRejectedError                 4xx for the request itself (bad params, context)
     │   ├── RateLimitedError                     429 (or the 503 global cap); .retry_after
     │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
-    │       └── StreamInterruptedError           a stream broke after N chunks (.received)
+    │       ├── StreamInterruptedError           a stream broke after N chunks (.received)
+    │       └── ExhaustedError                   every provider of a pool failed; .errors per provider
     └── VerificationError                        a response failed TEE signature verification
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -42,6 +45,17 @@ class NetworkMismatchError(ConfigurationError):
 
 class ChainError(ZeroGError):
     """A chain RPC call or transaction failed."""
+
+
+class RpcError(ChainError):
+    """A JSON-RPC error object; ``data`` holds revert data when the node sent it."""
+
+    def __init__(self, method: str, error: Mapping[str, Any]) -> None:
+        self.method = method
+        self.code = error.get("code")
+        self.data = error.get("data")
+        self.rpc_message = str(error.get("message", ""))
+        super().__init__(f"RPC {method} failed: {self.rpc_message}")
 
 
 class ContractRevertError(ChainError):
@@ -121,6 +135,14 @@ class StreamInterruptedError(ProviderUnavailableError):
         super().__init__(message, **kwargs)
         self.received = received
         self.text = text
+
+
+class ExhaustedError(ProviderUnavailableError):
+    """Every candidate of a failover pool failed (or is cooling down); ``errors`` maps provider → last error."""
+
+    def __init__(self, message: str, *, errors: dict[str, ZeroGError]) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 class VerificationError(ZeroGError):

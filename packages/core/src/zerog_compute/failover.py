@@ -36,6 +36,7 @@ from .backend import Completed, Progress
 from .errors import (
     ChainError,
     ConfigurationError,
+    ExhaustedError,
     InsufficientBalanceError,
     NotAcknowledgedError,
     ProviderError,
@@ -66,14 +67,6 @@ class PoolEvent(BaseModel):
     error: str | None = None
     error_type: str | None = None
     latency_ms: float | None = None
-
-
-class ExhaustedError(ProviderUnavailableError):
-    """Every candidate failed (or is cooling down); ``errors`` maps provider → last error."""
-
-    def __init__(self, message: str, *, errors: dict[str, ZeroGError]) -> None:
-        super().__init__(message)
-        self.errors = errors
 
 
 @dataclass(frozen=True)

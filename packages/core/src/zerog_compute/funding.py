@@ -27,13 +27,14 @@ from . import ledger
 from ._context import Context
 from ._io import Flow, Http, Lane, loads_json
 from .errors import BudgetExhaustedError, ConfigurationError
-from .services import Service
+from .services import Service, get_service
 from .units import Amount, format_0g, to_neuron
 
 log = logging.getLogger(__name__)
 
 PROVIDER_MINIMUM = 10**18
 NEW_SUB_ACCOUNT_MINIMUM = 10**18
+UNSETTLED_TIMEOUT_S = 10.0
 
 Hook = Callable[["FundingEvent"], Any]
 
@@ -212,24 +213,37 @@ def reconcile(ctx: Context, state: FundingState, service: Service) -> Flow[Tally
     account = yield from ledger.sub_account(ctx, service.provider)
     unsettled = 0
     if account is not None and account.acknowledged:
-        unsettled = yield from unsettled_fee(ctx, service)
+        unsettled = (yield from unsettled_fee(ctx, service)) or 0  # None: the provider cannot tell, count 0
     tally = Tally(account.usable if account else 0, unsettled, 0, account is not None, time.monotonic())
     state.set_tally(service.provider, tally)
     return tally
 
 
-def unsettled_fee(ctx: Context, service: Service) -> Flow[int]:
-    """``GET /v1/user/{addr}/unsettledfee`` (0 when the provider cannot tell us)."""
+def unsettled_fee(ctx: Context, service: Service, *, timeout: float = UNSETTLED_TIMEOUT_S) -> Flow[int | None]:
+    """``GET /v1/user/{addr}/unsettledfee``: fees the provider billed us and has not settled on chain (neuron).
+
+    None when the provider cannot tell (unreachable, an error status, an unreadable answer). Without an
+    acknowledged sub-account no session token can be signed: NotAcknowledgedError.
+    """
     from .direct import session_header
 
     header = yield from session_header(ctx, service)
     url = f"{service.url.rstrip('/')}/v1/user/{ctx.user}/unsettledfee"
-    try:
-        result = yield Http("GET", url, {"Authorization": header}, timeout=10.0)
-        return int(loads_json(result.content).get("unsettledFee", 0)) if result.status == 200 else 0
-    except Exception as exc:  # a provider that cannot answer must not block funding decisions
+    try:  # a provider that cannot answer must not block funding decisions nor listings
+        result = yield Http("GET", url, {"Authorization": header}, timeout=timeout)
+        if result.status != 200:
+            log.info("the unsettled fee of %s is unknown: HTTP %s", service.provider, result.status)
+            return None
+        return int(loads_json(result.content)["unsettledFee"])
+    except Exception as exc:
         log.warning("could not read the unsettled fee from %s: %s", service.provider, exc)
-        return 0
+        return None
+
+
+def provider_unsettled_fee(ctx: Context, provider: str, *, timeout: float = UNSETTLED_TIMEOUT_S) -> Flow[int | None]:
+    """:func:`unsettled_fee` of a provider given by address (ServiceNotFoundError when it is not registered)."""
+    service = yield from get_service(ctx, provider)
+    return (yield from unsettled_fee(ctx, service, timeout=timeout))
 
 
 def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
@@ -269,8 +283,6 @@ def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
 
 def background_round(ctx: Context, state: FundingState) -> Flow[None]:
     """Background mode: one check of every provider used so far."""
-    from .services import get_service
-
     for provider in state.providers():
         service = yield from get_service(ctx, provider)
         try:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import ConfigurationError
+from .verification import VerificationResult
 
 __all__ = [
     "ChatCompletion",
@@ -46,9 +47,9 @@ class _Lenient(BaseModel):
 class ZeroGRecord(_Lenient):
     """What 0G adds to every result: provider, chat id, fee and verification.
 
-    ``verification`` holds a ``zerog_compute.verification.VerificationResult`` once known. In the
-    "warn" and "off" verification modes it is computed in the background; :meth:`verdict` (sync) or
-    :meth:`averdict` (async) waits for it and stores it in ``verification``.
+    ``verification`` holds the :class:`~zerog_compute.verification.VerificationResult` once known. In
+    the "warn" mode it is computed in the background; :meth:`verdict` (sync) or :meth:`averdict`
+    (async) waits for it and stores it in ``verification``.
     """
 
     provider: str
@@ -61,8 +62,8 @@ class ZeroGRecord(_Lenient):
     service_type: str = "chatbot"
     latency_ms: float | None = None
     """Time from sending the request to the complete response, in milliseconds."""
-    verification: Any = None
-    """A ``verification.VerificationResult``, or None while pending or when not verified."""
+    verification: VerificationResult | None = None
+    """The verification outcome, or None while pending or when not verified."""
     verification_future: Any = Field(default=None, exclude=True, repr=False)
     """A ``concurrent.futures.Future`` or ``asyncio.Future`` resolving to the verification result."""
 
@@ -71,7 +72,7 @@ class ZeroGRecord(_Lenient):
         """The fee in 0G."""
         return Decimal(self.fee) / NEURON_PER_0G
 
-    def verdict(self, timeout: float | None = None) -> Any:
+    def verdict(self, timeout: float | None = None) -> VerificationResult | None:
         """The verification result, waiting up to ``timeout`` seconds for a background verification.
 
         Returns None when no verification was requested. Raises ``TimeoutError`` when it is not done in
@@ -80,6 +81,7 @@ class ZeroGRecord(_Lenient):
         future = self.verification_future
         if self.verification is not None or future is None:
             return self.verification
+        result: VerificationResult
         if isinstance(future, concurrent.futures.Future):
             try:
                 result = future.result(timeout)
@@ -92,14 +94,14 @@ class ZeroGRecord(_Lenient):
         self.verification = result
         return result
 
-    async def averdict(self) -> Any:
+    async def averdict(self) -> VerificationResult | None:
         """The verification result, awaiting a background verification; None when none was requested."""
         future = self.verification_future
         if self.verification is not None or future is None:
             return self.verification
         if isinstance(future, concurrent.futures.Future):
             future = asyncio.wrap_future(future)
-        result = await asyncio.shield(future)
+        result: VerificationResult = await asyncio.shield(future)
         self.verification = result
         return result
 

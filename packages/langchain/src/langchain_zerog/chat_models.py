@@ -324,7 +324,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
         chat_id, provider = _chat_ref(message)
         record = self.zerog_clients.record(chat_id)
         if record is not None:
-            return record.verdict(timeout)  # type: ignore[no-any-return]
+            return record.verdict(timeout)
         if provider is None:
             raise ValueError(f"unknown chat id {chat_id!r}: pass the AIMessage (it names its provider)")
         return self.zerog_clients.sync().verify(provider, chat_id)
@@ -334,7 +334,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
         chat_id, provider = _chat_ref(message)
         record = self.zerog_clients.record(chat_id)
         if record is not None:
-            return await record.averdict()  # type: ignore[no-any-return]
+            return await record.averdict()
         if provider is None:
             raise ValueError(f"unknown chat id {chat_id!r}: pass the AIMessage (it names its provider)")
         return await self.zerog_clients.aio().verify(provider, chat_id)

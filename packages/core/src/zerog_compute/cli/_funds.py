@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .. import direct
-from .._context import Context
-from .._io import Flow, Http
+from ..client import ZeroG
 from ..errors import ConfigurationError, ZeroGError
 from ..ledger import MIN_LEDGER, LedgerInfo, SubAccount
-from ..services import get_service
 from ._session import Session
 from ._ui import NONE, amount_fields, money, yes_no, zero_g
 
@@ -40,25 +36,13 @@ def sub_account_json(account: SubAccount, unsettled: int | None = None) -> dict[
     }
 
 
-def _unsettled(ctx: Context, account: SubAccount) -> Flow[int | None]:
-    """The provider's ``/unsettledfee`` for our sub-account; None when it cannot be asked or does not answer.
-
-    (``funding.unsettled_fee`` returns 0 on any failure, which would show "0" for a provider that is down.)
-    """
+def _unsettled(zg: ZeroG, account: SubAccount) -> int | None:
+    """The provider's unsettled fee for our sub-account; None (shown as "—") when it cannot be asked or tell."""
     if not account.acknowledged:
         return None
     try:
-        service = yield from get_service(ctx, account.provider)
-        header = yield from direct.session_header(ctx, service)
-        url = f"{service.url.rstrip('/')}/v1/user/{ctx.user}/unsettledfee"
-        result = yield Http("GET", url, {"Authorization": header}, timeout=UNSETTLED_TIMEOUT_S)
-    except ZeroGError:
-        return None
-    if result.status != 200:
-        return None
-    try:
-        return int(json.loads(result.content)["unsettledFee"])
-    except (ValueError, KeyError, TypeError):
+        return zg.ledger.unsettled_fee(account.provider, timeout=UNSETTLED_TIMEOUT_S)
+    except ZeroGError:  # e.g. the provider left the registry: the rest of the listing still shows
         return None
 
 
@@ -89,7 +73,7 @@ def account(s: Session) -> int:
     with s.ui.working("Reading the ledger"):
         info = zg.ledger.get()
         accounts = zg.ledger.sub_accounts()
-        unsettled = {a.provider: zg._run(_unsettled(zg._ctx, a)) for a in accounts}
+        unsettled = {a.provider: _unsettled(zg, a) for a in accounts}
     if s.ui.json:
         s.ui.emit(
             {

@@ -201,7 +201,10 @@ def current_verdict(record: ZeroGRecord) -> str:
         except Exception as exc:  # the verification itself failed: report, never break the response
             log.warning("verification of chat %s failed: %s", record.chat_id, type(exc).__name__)
             return "error"
-    return str(getattr(record.verification.verdict, "value", record.verification.verdict))
+    verified = record.verification
+    if verified is None:  # the background check resolved to nothing
+        return "none"
+    return str(getattr(verified.verdict, "value", verified.verdict))
 
 
 def chat_response(completion: ChatCompletion, verdict: str | None = None) -> ChatResponse:

@@ -126,7 +126,8 @@ class ZeroGTranscriptionReader(BaseReader):
             return "none"
         if record.verification is None and (record.verification_future is None or not self.await_verification):
             return "pending" if record.verification_future is not None else "none"
-        return str(record.verdict(timeout=self.timeout).verdict.value)
+        verified = record.verdict(timeout=self.timeout)
+        return "none" if verified is None else str(verified.verdict.value)
 
     async def _averdict(self, result: Transcription) -> str:
         record = result.zerog
@@ -134,7 +135,8 @@ class ZeroGTranscriptionReader(BaseReader):
             return "none"
         if record.verification is None and (record.verification_future is None or not self.await_verification):
             return "pending" if record.verification_future is not None else "none"
-        return str((await record.averdict()).verdict.value)
+        verified = await record.averdict()
+        return "none" if verified is None else str(verified.verdict.value)
 
     def lazy_load_data(
         self, file: PathLike | Sequence[PathLike], extra_info: dict[str, Any] | None = None, **_: Any

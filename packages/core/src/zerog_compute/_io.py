@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .errors import ProviderUnavailableError
 from .errors import RpcError as RpcError  # re-exported: flows raise and catch it; it lives in the error tree
 
 T = TypeVar("T")
@@ -112,11 +111,11 @@ class Emit:
     item: Any
 
 
-class TransportError(ProviderUnavailableError):
+class TransportError(Exception):
     """A streamed answer (:class:`OpenStream`, :class:`ReadChunk`) failed below HTTP; ``cause`` is httpx's exception.
 
     Streaming flows turn it into their own error (unreachable before any byte, interrupted after); it never
-    reaches callers. A failed :class:`Http` request raises a plain ``ProviderUnavailableError``.
+    reaches callers (so it is no ``ZeroGError``). A failed :class:`Http` request raises ``ProviderUnavailableError``.
     """
 
     def __init__(self, message: str, *, cause: Exception) -> None:

@@ -7,6 +7,7 @@ expressed as :class:`~zerog_compute._io.Sleep` so the same code serves both clie
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -68,6 +69,23 @@ class Limiter:
                 bucket.tokens -= 1.0
             bucket.in_flight += 1
             return 0.0
+
+    def ready_in(self, provider: str) -> float:
+        """Seconds until ``provider`` could take a request (0.0: now; ``math.inf``: every slot is busy).
+
+        A peek: nothing is taken. Pools use it to send to the candidate that can serve soonest.
+        """
+        with self._lock:
+            bucket = self._buckets.get(provider.lower())
+            if bucket is None:
+                return 0.0
+            if bucket.in_flight >= self.limit.max_concurrent:
+                return math.inf
+            if not self.limit.rpm:
+                return 0.0
+            rate = self.limit.rpm / 60.0
+            tokens = min(float(self.limit.burst), bucket.tokens + (self._clock() - bucket.stamp) * rate)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
 
     def release(self, provider: str) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from zerog_compute import ConfigurationError, InvalidTokenError, NotAcknowledgedError, ZeroG
+from zerog_compute import ConfigurationError, InvalidTokenError, NotAcknowledgedError, ZeroG, forget_wallet_states
 from zerog_devnet import Devnet
 
 from .conftest import provider
@@ -47,6 +47,7 @@ def test_revoke_all_rotates_session_tokens(zg: ZeroG, devnet: Devnet) -> None:
 def test_stale_session_is_dropped_and_error_says_why(devnet: Devnet, zg: ZeroG) -> None:
     devnet.fund(devnet.users[0], ["chat-a"])
     zg.chat.completions.create(provider=provider(devnet), messages=ASK)
+    forget_wallet_states()  # `other` then shares no state with zg, as a client in another process would not
     other = ZeroG(private_key=devnet.users[0].private_key, network=zg.network)
     other.api_keys.revoke_all(provider(devnet))  # behind zg's back
     with pytest.raises(InvalidTokenError, match="revoked"):

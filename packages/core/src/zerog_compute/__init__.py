@@ -59,6 +59,7 @@ from .types import (
 )
 from .units import Amount, format_0g, to_0g, to_neuron
 from .verification import AttestationReport, Verdict, VerificationPolicy, VerificationResult
+from .wallet_state import forget_wallet_states
 
 __version__ = "0.1.0"
 
@@ -118,6 +119,7 @@ __all__ = [
     "ZeroGError",
     "ZeroGRecord",
     "__version__",
+    "forget_wallet_states",
     "format_0g",
     "parse_token",
     "to_0g",

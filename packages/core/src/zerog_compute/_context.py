@@ -23,6 +23,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 SERVICE_TTL_S = 600.0
+GENERATION_TTL_S = 23 * 3600.0
 NEEDS_WALLET = (
     "it needs a wallet, and this client runs in Router mode without one. The Router bills your pc.0g.ai "
     "balance instead (zg.router.balance(management_key='mk-…')); pass private_key=... (or set $ZG_PRIVATE_KEY) "
@@ -74,7 +75,7 @@ class Context:
     nonces: NonceTracker = field(default_factory=NonceTracker)
     sessions: SessionCache = field(default_factory=SessionCache)
     services: TTLCache[str, Any] = field(default_factory=lambda: TTLCache(SERVICE_TTL_S))
-    generations: TTLCache[str, int] = field(default_factory=lambda: TTLCache(23 * 3600.0))
+    generations: TTLCache[str, int] = field(default_factory=lambda: TTLCache(GENERATION_TTL_S))
     service_names: dict[str, str] = field(default_factory=dict)
     limiter: Limiter | None = None
     max_retries: int = 2

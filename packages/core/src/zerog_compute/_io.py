@@ -3,8 +3,8 @@
 A *flow* is a generator that yields these requests and receives their results:
 
 * :class:`Rpc` (a JSON-RPC call), :class:`Http` (a request whose answer is read whole), :class:`Sleep`,
-  :class:`Lane` (run a sub-flow holding the wallet's transaction lane), :class:`Background` (start a
-  sub-flow and get a future);
+  :class:`WaitFor` (sleep until something shared changes), :class:`Lane` (run a sub-flow holding the
+  wallet's transaction lane), :class:`Background` (start a sub-flow and get a future);
 * for streamed answers: :class:`OpenStream` (send, get the status and headers), :class:`ReadChunk` (the
   next bytes of the open answer) and :class:`Emit` (hand one item to whoever iterates the flow).
 
@@ -67,6 +67,15 @@ class Lane:
     """Run ``flow`` while holding the wallet's transaction lane (one chain write at a time)."""
 
     flow: Generator[Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    """Sleep until ``gate`` (a :class:`~zerog_compute._waiting.Gate`) moves past ``version`` or ``timeout`` passes."""
+
+    gate: Any
+    version: int
+    timeout: float
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from .runners import AsyncRunner, SyncRunner
 from .signer import Wallet
 from .units import Amount
 from .verification import AttestationReport, VerificationPolicy, VerificationResult
+from .wallet_state import wallet_state
 
 if TYPE_CHECKING:
     from ._aresources import AsyncProviderPool
@@ -81,9 +82,19 @@ class _ClientBase:
             wallet = Wallet.from_env()
         if funding is not None and wallet is None:
             raise ConfigurationError(f"funding= {DIRECT_ONLY}")
-        self._ctx = Context(resolved, wallet, verification, timeout)
-        self._ctx.funding = FundingState(funding)
-        self._ctx.limiter = Limiter(rate_limit) if rate_limit is not None else None
+        shared = wallet_state(resolved.chain_id, wallet.address if wallet is not None else None)
+        self._ctx = Context(
+            resolved,
+            wallet,
+            verification,
+            timeout,
+            nonces=shared.nonces,
+            sessions=shared.sessions,
+            generations=shared.generations,
+        )
+        self._ctx.funding = FundingState(funding, shared.funding)
+        self._ctx.limiter = Limiter(rate_limit, shared.buckets) if rate_limit is not None else None
+        self._wallet_state = shared
         self._ctx.max_retries = rate_limit.max_retries if rate_limit is not None else 0
         self._backend: Backend = (
             _router.RouterBackend(self._router) if self._router is not None else DirectBackend(self._ctx)
@@ -185,7 +196,9 @@ class ZeroG(_ClientBase):
         self._owned_http = [
             own for own, given in ((self._http, http_client), (self._rpc_http, rpc_http_client)) if given is None
         ]
-        self._runner = SyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
+        self._runner = SyncRunner(
+            self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http, self._wallet_state.lane
+        )
         self._stop = threading.Event()
         self._funder: threading.Thread | None = None
         self._start_background()
@@ -284,7 +297,9 @@ class AsyncZeroG(_ClientBase):
         self._owned_http = [
             own for own, given in ((self._http, http_client), (self._rpc_http, rpc_http_client)) if given is None
         ]
-        self._runner = AsyncRunner(self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http)
+        self._runner = AsyncRunner(
+            self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http, self._wallet_state.lane
+        )
         self._funder: asyncio.Task[None] | None = None
         from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
 

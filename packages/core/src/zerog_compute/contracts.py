@@ -98,9 +98,18 @@ def call(contract: Contract, name: str, *args: Any, block: str = "latest") -> Fl
 
 @dataclass
 class NonceTracker:
-    """The next nonce this client will use for its wallet (shared by sync and async lanes)."""
+    """The next nonce the wallet's clients will use, and the hash of the last transaction they sent."""
 
     next: int = 0
+    last_hash: str | None = None
+
+
+def _next_nonce(nonces: NonceTracker, pending: int) -> Flow[int]:
+    """The chain's pending count, unless it lags behind a transaction we sent that the node still knows."""
+    if nonces.next <= pending or nonces.last_hash is None:
+        return pending
+    known = yield Rpc("eth_getTransactionByHash", (nonces.last_hash,))
+    return nonces.next if known else pending  # unknown: dropped, or the chain went back (a devnet revert)
 
 
 def transact(
@@ -121,7 +130,7 @@ def _send(
         raise _explain(exc, wallet, value) from None
     gas_price = int((yield Rpc("eth_gasPrice")), 16)
     pending = int((yield Rpc("eth_getTransactionCount", (wallet.address, "pending"))), 16)
-    nonce = max(pending, nonces.next)
+    nonce = yield from _next_nonce(nonces, pending)
     tx = {
         "to": to_checksum_address(contract.address),
         "data": request["data"],
@@ -136,7 +145,7 @@ def _send(
         tx_hash = yield Rpc("eth_sendRawTransaction", ("0x" + raw.hex(),))
     except RpcError as exc:
         raise _explain(exc, wallet, value) from None
-    nonces.next = nonce + 1
+    nonces.next, nonces.last_hash = nonce + 1, str(tx_hash)
     log.info("sent %s(...) to %s in tx %s (nonce %d)", name, contract.address, tx_hash, nonce)
     receipt = yield from wait_for_receipt(str(tx_hash))
     if int(receipt["status"], 16) != 1:

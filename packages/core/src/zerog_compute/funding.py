@@ -19,14 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import ledger
 from ._context import Context
 from ._io import Flow, Http, Lane, loads_json
-from .errors import BudgetExhaustedError, ConfigurationError
+from .errors import BudgetExhaustedError, ConfigurationError, ContractRevertError, InsufficientBalanceError
 from .services import Service, get_service
 from .units import Amount, format_0g, to_neuron
 
@@ -70,7 +70,10 @@ class FundingPolicy(BaseModel):
     max_per_transfer: int = Field(default=5 * 10**18)
     """Never move more than this in one transfer (neuron)."""
     budget: int | None = None
-    """Total the policy may ever move (neuron); None = no cap."""
+    """Total the policy may ever move (neuron); None = no cap. Shared by every client of the wallet that uses a
+    policy with the same :attr:`budget_key` (across processes and hosts too, with a shared state store)."""
+    budget_name: str | None = None
+    """Names the budget; unnamed policies are named by their amounts (equal policies share one budget)."""
     mode: Literal["inline", "background"] = "inline"
     """``inline``: check before each request; ``background``: check every ``interval`` seconds."""
     interval: float = 30.0
@@ -112,6 +115,13 @@ class FundingPolicy(BaseModel):
             raise ConfigurationError("budget must be >= 0 (or None for no cap)")
         return self
 
+    @property
+    def budget_key(self) -> str:
+        """The budget this policy draws on, per wallet."""
+        if self.budget_name:
+            return f"name:{self.budget_name}"
+        return f"amounts:{self.min_balance}:{self.target_balance}:{self.max_per_transfer}:{self.budget}"
+
     @classmethod
     def of(
         cls,
@@ -120,6 +130,7 @@ class FundingPolicy(BaseModel):
         target_balance: Amount = "3",
         max_per_transfer: Amount = "5",
         budget: Amount | None = None,
+        budget_name: str | None = None,
         mode: Literal["inline", "background"] = "inline",
         interval: float = 30.0,
         before_fund: Hook | None = None,
@@ -133,6 +144,7 @@ class FundingPolicy(BaseModel):
             target_balance=to_neuron(target_balance, name="target_balance"),
             max_per_transfer=to_neuron(max_per_transfer, name="max_per_transfer"),
             budget=None if budget is None else to_neuron(budget, name="budget"),
+            budget_name=budget_name,
             mode=mode,
             interval=interval,
             before_fund=before_fund,
@@ -157,14 +169,13 @@ class Tally:
         return self.usable - self.unsettled - self.local
 
 
-class FundingState:
-    """Tallies and the running spend of one client (thread-safe)."""
+class FundingBook:
+    """What auto-funding knows about one wallet, shared by all its clients (thread-safe): the tally of each
+    provider's sub-account and what each budget has spent."""
 
-    def __init__(self, policy: FundingPolicy | None) -> None:
-        self.policy = policy
-        self.spent = 0
-        self.transfers: list[FundingEvent] = []
+    def __init__(self) -> None:
         self._tallies: dict[str, Tally] = {}
+        self._spent: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def tally(self, provider: str) -> Tally | None:
@@ -185,6 +196,51 @@ class FundingState:
     def providers(self) -> list[str]:
         with self._lock:
             return list(self._tallies)
+
+    def spent(self, budget_key: str) -> int:
+        with self._lock:
+            return self._spent.get(budget_key, 0)
+
+    def reserve(self, budget_key: str, amount: int, budget: int | None) -> bool:
+        """Count ``amount`` against the budget unless that would exceed it (atomic)."""
+        with self._lock:
+            spent = self._spent.get(budget_key, 0)
+            if budget is not None and spent + amount > budget:
+                return False
+            self._spent[budget_key] = spent + amount
+            return True
+
+    def give_back(self, budget_key: str, amount: int) -> None:
+        """Undo a reservation whose transfer provably did not happen."""
+        with self._lock:
+            self._spent[budget_key] = max(0, self._spent.get(budget_key, 0) - amount)
+
+
+class FundingState:
+    """One client's auto-funding: its policy and transfers, over the wallet's shared :class:`FundingBook`."""
+
+    def __init__(self, policy: FundingPolicy | None, book: FundingBook | None = None) -> None:
+        self.policy = policy
+        self.book = book if book is not None else FundingBook()
+        self.transfers: list[FundingEvent] = []
+
+    @property
+    def spent(self) -> int:
+        """What the policy's budget has moved so far, by every client of the wallet sharing it."""
+        return self.book.spent(self.policy.budget_key) if self.policy is not None else 0
+
+    def tally(self, provider: str) -> Tally | None:
+        return self.book.tally(provider)
+
+    def set_tally(self, provider: str, tally: Tally) -> None:
+        self.book.set_tally(provider, tally)
+
+    def record_fee(self, provider: str, fee: int) -> None:
+        """Count a response's fee against the provider's estimate."""
+        self.book.record_fee(provider, fee)
+
+    def providers(self) -> list[str]:
+        return self.book.providers()
 
 
 def needs_check(state: FundingState, provider: str) -> bool:
@@ -259,26 +315,35 @@ def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
     if not tally.exists:
         amount = max(amount, NEW_SUB_ACCOUNT_MINIMUM)
     if policy.budget is not None and state.spent + amount > policy.budget:
-        event = _event("budget_exhausted", provider, amount, tally, state)
-        _fire(policy.on_budget_exhausted, event)
-        raise BudgetExhaustedError(
-            f"funding {provider} needs {format_0g(amount)} but the policy budget of {format_0g(policy.budget)} "
-            f"has {format_0g(policy.budget - state.spent)} left: raise FundingPolicy.budget or fund manually"
-        )
+        _budget_exhausted(policy, state, provider, amount, tally)
     if (
         policy.before_fund is not None
         and policy.before_fund(_event("before_fund", provider, amount, tally, state)) is False
     ):
         log.info("funding of %s vetoed by before_fund", provider)
         return
-    account = yield from ledger.transfer(ctx, provider, amount)
-    with state._lock:
-        state.spent += amount
+    if not state.book.reserve(policy.budget_key, amount, policy.budget):
+        _budget_exhausted(policy, state, provider, amount, tally)
+    try:
+        account = yield from ledger.transfer(ctx, provider, amount)
+    except (ContractRevertError, InsufficientBalanceError):  # provably not moved: the budget gets it back
+        state.book.give_back(policy.budget_key, amount)
+        raise
     state.set_tally(provider, Tally(account.usable, tally.unsettled, 0, True, time.monotonic()))
     event = _event("funded", provider, amount, tally, state)
     state.transfers.append(event)
     log.info("auto-funded %s with %s", provider, format_0g(amount))
     _fire(policy.after_fund, event)
+
+
+def _budget_exhausted(policy: FundingPolicy, state: FundingState, provider: str, amount: int, tally: Tally) -> NoReturn:
+    event = _event("budget_exhausted", provider, amount, tally, state)
+    _fire(policy.on_budget_exhausted, event)
+    left = max(0, (policy.budget or 0) - state.spent)
+    raise BudgetExhaustedError(
+        f"funding {provider} needs {format_0g(amount)} but the policy budget of {format_0g(policy.budget or 0)} "
+        f"has {format_0g(left)} left: raise FundingPolicy.budget or fund manually"
+    )
 
 
 def background_round(ctx: Context, state: FundingState) -> Flow[None]:

@@ -1,8 +1,11 @@
 """Client-side rate limiting per provider, and the retry rule for 429/503 answers.
 
-The devnet and real brokers allow each user 30 requests/min with a burst of 5 and 5 in flight.
-Mirroring that on the client makes a burst of calls queue instead of drawing 429s. Waiting is
-expressed as :class:`~zerog_compute._io.Sleep` so the same code serves both clients.
+The devnet and real brokers allow each *wallet* 30 requests/min with a burst of 5 and 5 in flight.
+Mirroring that on the client (a little below it) makes a burst of calls queue instead of drawing 429s.
+The buckets belong to the wallet (:class:`RateBuckets`, shared by every client of it in the process);
+each client looks at them through a :class:`Limiter` with its own :class:`RateLimit`. Waiting is
+expressed as :class:`~zerog_compute._io.Sleep` / :class:`~zerog_compute._io.WaitFor` so the same code
+serves both clients.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._io import Flow, Sleep
+from ._io import Flow, Sleep, WaitFor
+from ._waiting import Gate
 from .errors import ConfigurationError, RateLimitedError, ZeroGError
 
-SLOT_POLL_S = 0.01
+SLOT_WAIT_S = 5.0
+"""Longest single wait for a free slot before checking again (a release wakes waiters at once)."""
 MAX_RETRY_AFTER_S = 60.0
+SAFETY_MARGIN = 0.05
+"""The client paces itself this fraction below the provider's rate (and one below its burst), so timing
+jitter draws no 429s."""
 
 
 @dataclass(frozen=True)
@@ -36,70 +44,128 @@ class RateLimit:
                 "RateLimit needs rpm >= 0 (0 = unlimited), burst >= 1, max_concurrent >= 1, max_retries >= 0"
             )
 
+    @property
+    def rate(self) -> float:
+        """Tokens per second the client allows itself: the provider's rate less :data:`SAFETY_MARGIN`."""
+        return self.rpm / 60.0 * (1.0 - SAFETY_MARGIN)
+
+    @property
+    def paced_burst(self) -> int:
+        """The burst the client allows itself: one below the provider's, so a request delayed on its way
+        (thread scheduling, the network) cannot arrive after the provider's bucket ran dry."""
+        return max(1, self.burst - 1)
+
 
 class _Bucket:
-    def __init__(self, limit: RateLimit, now: float) -> None:
-        self.tokens = float(limit.burst)
+    def __init__(self, burst: int, now: float) -> None:
+        self.tokens = float(burst)
         self.stamp = now
         self.in_flight = 0
 
 
-class Limiter:
-    """Token bucket plus in-flight counter per provider (thread-safe, injectable clock)."""
+class RateBuckets:
+    """Token buckets and in-flight slots per provider for one wallet: every client of the wallet shares them.
 
-    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
+    Thread-safe and usable from any event loop; a caller waiting for a slot sleeps on :attr:`slots` (a
+    :class:`~zerog_compute._waiting.Gate` notified on every release) instead of polling.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
+        self.slots = Gate()
+
+    def _refill(self, bucket: _Bucket, limit: RateLimit, now: float) -> None:
+        bucket.tokens = min(float(limit.paced_burst), bucket.tokens + (now - bucket.stamp) * limit.rate)
+        bucket.stamp = now
+
+    def take(self, provider: str, limit: RateLimit) -> tuple[float, int | None]:
+        """``(0.0, None)`` when a token and a slot were taken; else ``(seconds, None)`` until the next token,
+        or ``(seconds, version)`` when every slot is busy (wait on :attr:`slots` past ``version``)."""
+        with self._lock:
+            now = self._clock()
+            bucket = self._buckets.setdefault(provider.lower(), _Bucket(limit.paced_burst, now))
+            if bucket.in_flight >= limit.max_concurrent:
+                return SLOT_WAIT_S, self.slots.version
+            if limit.rpm:
+                self._refill(bucket, limit, now)
+                if bucket.tokens < 1.0:
+                    return (1.0 - bucket.tokens) / limit.rate, None
+                bucket.tokens -= 1.0
+            bucket.in_flight += 1
+            return 0.0, None
+
+    def release(self, provider: str) -> None:
+        """Give a slot back and wake whoever waits for one."""
+        with self._lock:
+            bucket = self._buckets.get(provider.lower())
+            if bucket is None or bucket.in_flight == 0:
+                return
+            bucket.in_flight -= 1
+        self.slots.notify_all()
+
+    def ready_in(self, provider: str, limit: RateLimit) -> float:
+        """Seconds until ``provider`` could take a request (0.0: now; ``math.inf``: every slot is busy)."""
+        with self._lock:
+            bucket = self._buckets.get(provider.lower())
+            if bucket is None:
+                return 0.0
+            if bucket.in_flight >= limit.max_concurrent:
+                return math.inf
+            if not limit.rpm:
+                return 0.0
+            tokens = min(float(limit.paced_burst), bucket.tokens + (self._clock() - bucket.stamp) * limit.rate)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / limit.rate
+
+    def in_flight(self, provider: str) -> int:
+        with self._lock:
+            bucket = self._buckets.get(provider.lower())
+            return bucket.in_flight if bucket is not None else 0
+
+
+class Limiter:
+    """One client's view of its wallet's :class:`RateBuckets`, with the client's own :class:`RateLimit`."""
+
+    def __init__(self, limit: RateLimit, buckets: RateBuckets | None = None) -> None:
+        self.limit = limit
+        self.buckets = buckets if buckets is not None else RateBuckets()
+
+    def take(self, provider: str) -> tuple[float, int | None]:
+        """See :meth:`RateBuckets.take`."""
+        return self.buckets.take(provider, self.limit)
 
     def try_acquire(self, provider: str) -> float:
         """0.0 when a slot and a token were taken, else how long to wait before trying again."""
-        with self._lock:
-            now = self._clock()
-            bucket = self._buckets.setdefault(provider.lower(), _Bucket(self.limit, now))
-            if bucket.in_flight >= self.limit.max_concurrent:
-                return SLOT_POLL_S
-            if self.limit.rpm:
-                rate = self.limit.rpm / 60.0
-                bucket.tokens = min(float(self.limit.burst), bucket.tokens + (now - bucket.stamp) * rate)
-                bucket.stamp = now
-                if bucket.tokens < 1.0:
-                    return (1.0 - bucket.tokens) / rate
-                bucket.tokens -= 1.0
-            bucket.in_flight += 1
-            return 0.0
+        return self.take(provider)[0]
 
     def ready_in(self, provider: str) -> float:
         """Seconds until ``provider`` could take a request (0.0: now; ``math.inf``: every slot is busy).
 
         A peek: nothing is taken. Pools use it to send to the candidate that can serve soonest.
         """
-        with self._lock:
-            bucket = self._buckets.get(provider.lower())
-            if bucket is None:
-                return 0.0
-            if bucket.in_flight >= self.limit.max_concurrent:
-                return math.inf
-            if not self.limit.rpm:
-                return 0.0
-            rate = self.limit.rpm / 60.0
-            tokens = min(float(self.limit.burst), bucket.tokens + (self._clock() - bucket.stamp) * rate)
-            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+        return self.buckets.ready_in(provider, self.limit)
+
+    def in_flight(self, provider: str) -> int:
+        """Requests this wallet has in flight with ``provider`` (all its clients together)."""
+        return self.buckets.in_flight(provider)
 
     def release(self, provider: str) -> None:
-        with self._lock:
-            bucket = self._buckets.get(provider.lower())
-            if bucket is not None and bucket.in_flight > 0:
-                bucket.in_flight -= 1
+        self.buckets.release(provider)
 
 
 def acquire(limiter: Limiter | None, provider: str) -> Flow[None]:
-    """Wait for a slot with ``provider`` (no-op without a limiter)."""
+    """Wait for a token and a slot with ``provider`` (no-op without a limiter); never polls."""
     if limiter is None:
         return
-    while (wait := limiter.try_acquire(provider)) > 0:
-        yield Sleep(wait)
+    while True:
+        wait, version = limiter.take(provider)
+        if wait <= 0:
+            return
+        if version is None:
+            yield Sleep(wait)
+        else:
+            yield WaitFor(limiter.buckets.slots, version, wait)
 
 
 def retry_delay(error: ZeroGError, attempt: int, max_retries: int) -> float | None:

@@ -32,7 +32,9 @@ from ._io import (
     StreamStart,
     T,
     TransportError,
+    WaitFor,
 )
+from ._waiting import SharedLock, task_owner
 from .errors import ChainError, NetworkMismatchError, ProviderUnavailableError
 
 BACKGROUND_WORKERS = 4
@@ -148,11 +150,18 @@ class _SyncAnswer:
 class SyncRunner(_RunnerBase):
     """Drives flows with blocking I/O; background flows run on a small thread pool."""
 
-    def __init__(self, rpc_url: str, chain_id: int, http: httpx.Client, rpc_http: httpx.Client) -> None:
+    def __init__(
+        self,
+        rpc_url: str,
+        chain_id: int,
+        http: httpx.Client,
+        rpc_http: httpx.Client,
+        lane: SharedLock | None = None,
+    ) -> None:
         super().__init__(rpc_url, chain_id)
         self.http = http
         self.rpc_http = rpc_http
-        self.lane = threading.RLock()
+        self.lane = lane if lane is not None else SharedLock()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -201,9 +210,15 @@ class SyncRunner(_RunnerBase):
         if isinstance(op, Sleep):
             time.sleep(op.seconds)
             return None
+        if isinstance(op, WaitFor):
+            op.gate.wait(op.version, op.timeout)
+            return None
         if isinstance(op, Lane):
-            with self.lane:
+            self.lane.acquire()
+            try:
                 return self.run(op.flow)
+            finally:
+                self.lane.release()
         if isinstance(op, Background):
             return self._background().submit(self.run, op.flow)
         if answer is not None and isinstance(op, OpenStream):
@@ -289,13 +304,19 @@ class _AsyncAnswer:
 class AsyncRunner(_RunnerBase):
     """Drives flows with asyncio I/O; background flows run as tasks on the running loop."""
 
-    def __init__(self, rpc_url: str, chain_id: int, http: httpx.AsyncClient, rpc_http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        rpc_url: str,
+        chain_id: int,
+        http: httpx.AsyncClient,
+        rpc_http: httpx.AsyncClient,
+        lane: SharedLock | None = None,
+    ) -> None:
         super().__init__(rpc_url, chain_id)
         self.http = http
         self.rpc_http = rpc_http
+        self.lane = lane if lane is not None else SharedLock()
         self.tasks: set[asyncio.Task[Any]] = set()
-        self._lane: asyncio.Lock | None = None
-        self._lane_owner: asyncio.Task[Any] | None = None
 
     async def run(self, flow: Flow[T]) -> T:
         """Run ``flow`` to completion and return its value."""
@@ -343,6 +364,9 @@ class AsyncRunner(_RunnerBase):
         if isinstance(op, Sleep):
             await asyncio.sleep(op.seconds)
             return None
+        if isinstance(op, WaitFor):
+            await op.gate.wait_async(op.version, op.timeout)
+            return None
         if isinstance(op, Lane):
             return await self._in_lane(op)
         if isinstance(op, Background):
@@ -365,17 +389,12 @@ class AsyncRunner(_RunnerBase):
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def _in_lane(self, op: Lane) -> Any:
-        current = asyncio.current_task()
-        if self._lane_owner is not None and self._lane_owner is current:
-            return await self.run(op.flow)  # re-entrant, like the sync RLock
-        if self._lane is None:
-            self._lane = asyncio.Lock()
-        async with self._lane:
-            self._lane_owner = current
-            try:
-                return await self.run(op.flow)
-            finally:
-                self._lane_owner = None
+        owner = task_owner()
+        await self.lane.acquire_async()
+        try:
+            return await self.run(op.flow)
+        finally:
+            self.lane.release(owner)
 
     async def _rpc(self, op: Rpc) -> Any:
         if not self._chain_checked:

@@ -283,7 +283,11 @@ class Devnet:
         return str(self.w3.provider.make_request("evm_snapshot", [])["result"])  # type: ignore[arg-type]
 
     def revert(self, snapshot_id: str) -> None:
-        """Revert the chain to ``snapshot_id``, forget the providers' per-user state, revive stopped ones."""
+        """Revert the chain to ``snapshot_id``, forget the providers' per-user state, revive stopped ones.
+
+        Clients that outlive a revert hold state of the future (zerog-compute shares nonces, funding tallies and
+        tokens per wallet in a process): call ``zerog_compute.wallet_state.forget_wallet_states()`` after it.
+        """
         for handle in self._providers.values():
             self.host.call(_reset(handle.runtime))
             if not handle.running:

@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import ledger
+from . import contracts, ledger
 from ._context import Context
 from ._io import Flow, Http, Lane, loads_json
-from .errors import BudgetExhaustedError, ConfigurationError
+from .errors import BudgetExhaustedError, ConfigurationError, TransactionUncertainError
 from .services import Service, get_service
 from .units import Amount, format_0g, to_neuron
 
@@ -157,15 +157,39 @@ class Tally:
         return self.usable - self.unsettled - self.local
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """A transfer that may have been sent; it counts as spent until settled."""
+
+    error: TransactionUncertainError
+    amount: int
+    estimate: int
+
+
 class FundingState:
-    """Tallies and the running spend of one client (thread-safe)."""
+    """Tallies, uncertain transfers and the running spend of one client (thread-safe)."""
 
     def __init__(self, policy: FundingPolicy | None) -> None:
         self.policy = policy
         self.spent = 0
         self.transfers: list[FundingEvent] = []
         self._tallies: dict[str, Tally] = {}
+        self._unsettled: dict[str, Unsettled] = {}
         self._lock = threading.Lock()
+
+    def hold(self, provider: str, unsettled: Unsettled) -> None:
+        """Remember an uncertain transfer and count it as spent."""
+        with self._lock:
+            self._unsettled[provider.lower()] = unsettled
+            self.spent += unsettled.amount
+
+    def unsettled(self, provider: str) -> Unsettled | None:
+        with self._lock:
+            return self._unsettled.get(provider.lower())
+
+    def release(self, provider: str) -> None:
+        with self._lock:
+            self._unsettled.pop(provider.lower(), None)
 
     def tally(self, provider: str) -> Tally | None:
         with self._lock:
@@ -247,9 +271,14 @@ def provider_unsettled_fee(ctx: Context, provider: str, *, timeout: float = UNSE
 
 
 def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
-    """Inside the lane: reconcile, decide, ask the hooks, transfer."""
+    """Inside the lane: settle an uncertain earlier transfer, reconcile, decide, ask the hooks, transfer.
+
+    A transfer that may have been sent (TransactionUncertainError) is held, counted against the budget,
+    and settled before the next decision: the policy never pays twice for it.
+    """
     policy = state.policy
     assert policy is not None
+    yield from settle_unsettled(ctx, state, service.provider)
     tally = yield from reconcile(ctx, state, service)
     if tally.estimate >= policy.min_balance:
         return
@@ -271,14 +300,41 @@ def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
     ):
         log.info("funding of %s vetoed by before_fund", provider)
         return
-    account = yield from ledger.transfer(ctx, provider, amount)
+    try:
+        account = yield from ledger.transfer(ctx, provider, amount)
+    except TransactionUncertainError as exc:
+        state.hold(provider, Unsettled(exc, amount, tally.estimate))
+        log.warning("auto-funding %s with %s may have been sent in tx %s", provider, format_0g(amount), exc.tx_hash)
+        raise
     with state._lock:
         state.spent += amount
     state.set_tally(provider, Tally(account.usable, tally.unsettled, 0, True, time.monotonic()))
-    event = _event("funded", provider, amount, tally, state)
+    _funded(state, provider, amount, tally.estimate)
+
+
+def settle_unsettled(ctx: Context, state: FundingState, provider: str) -> Flow[None]:
+    """Before deciding again: settle a transfer to ``provider`` left uncertain (its very bytes re-broadcast,
+    never a new transfer). Still undecidable: TransactionUncertainError, and nothing is sent."""
+    held = state.unsettled(provider)
+    if held is None:
+        return
+    receipt = yield from contracts.settle(ctx.wallet, held.error)
+    state.release(provider)
+    if receipt is not None and int(receipt["status"], 16) == 1:
+        log.info("the uncertain transfer %s to %s was mined", held.error.tx_hash, provider)
+        _funded(state, provider, held.amount, held.estimate)
+        return
+    log.info("the uncertain transfer %s to %s was never mined: nothing moved", held.error.tx_hash, provider)
+    with state._lock:
+        state.spent -= held.amount
+
+
+def _funded(state: FundingState, provider: str, amount: int, estimate: int) -> None:
+    event = FundingEvent(kind="funded", provider=provider, amount=amount, estimated_balance=estimate, spent=state.spent)
     state.transfers.append(event)
     log.info("auto-funded %s with %s", provider, format_0g(amount))
-    _fire(policy.after_fund, event)
+    assert state.policy is not None
+    _fire(state.policy.after_fund, event)
 
 
 def background_round(ctx: Context, state: FundingState) -> Flow[None]:

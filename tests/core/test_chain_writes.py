@@ -20,7 +20,7 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from zerog_compute import AsyncZeroG, TransactionUncertainError, ZeroG
+from zerog_compute import AsyncZeroG, TransactionUncertainError, ZeroG, funding
 from zerog_compute.funding import FundingPolicy
 from zerog_devnet import Devnet
 
@@ -228,6 +228,25 @@ async def test_funding_after_an_uncertain_transfer_never_pays_twice_async(devnet
         assert [e.amount for e in zg.funding.transfers] == [3 * G]
     assert len(set(proxy.sent)) == 1  # the held transfer was re-broadcast byte for byte, not decided again
     assert_one_transfer(devnet, before, 3 * G)
+
+
+def test_background_funding_holds_an_uncertain_transfer_and_funds_the_others(devnet: Devnet, proxy: RpcProxy) -> None:
+    before = balances(devnet)
+    first = once("eth_sendRawTransaction", "forward-then-drop")
+    proxy.plan = lambda request: "drop" if request["method"] == "eth_getTransactionByHash" else first(request)
+    policy = FundingPolicy.of(min_balance="2", target_balance="3", mode="background", interval=3600)
+    chat_a, chat_b = provider(devnet, "chat-a"), provider(devnet, "chat-b")
+    with sync_client(devnet, proxy, funding=policy) as zg:
+        for address in (chat_a, chat_b):
+            zg.funding.set_tally(address, funding.Tally(0, 0, 0, False, 0.0))
+        zg._run(funding.background_round(zg._ctx, zg.funding))  # chat-a's transfer cannot be looked up
+        assert [e.provider for e in zg.funding.transfers] == [chat_b]
+        assert zg.funding.unsettled(chat_a) is not None and zg.funding.spent == 6 * G
+        proxy.plan = once("none", "forward")
+        zg._run(funding.background_round(zg._ctx, zg.funding))  # settled: it was mined
+        assert [e.provider for e in zg.funding.transfers] == [chat_b, chat_a] and zg.funding.spent == 6 * G
+    assert len({hash_of(raw) for raw in proxy.sent}) == 2  # one transaction per provider
+    assert balances(devnet)[0::2] == (before[0] - 6 * G, before[2] + 2)
 
 
 def another_writer(net: Devnet) -> Callable[[], None]:

@@ -9,7 +9,8 @@ reconciled with the chain and the provider's ``/unsettledfee`` whenever funding 
 Hooks (plain callables taking a :class:`FundingEvent`): ``before_fund`` may veto a transfer by
 returning False; ``after_fund``, ``on_low_balance`` and ``on_budget_exhausted`` observe. Every
 transfer goes through the wallet's single transaction lane and re-checks the balance inside it,
-so concurrent requests never double-fund. Funds never leave the ledger beyond ``budget``.
+so concurrent requests never double-fund; a transfer that may have been sent is settled before the
+next decision, so a dropped connection never does either. Funds never leave the ledger beyond ``budget``.
 """
 
 from __future__ import annotations
@@ -343,7 +344,7 @@ def background_round(ctx: Context, state: FundingState) -> Flow[None]:
         service = yield from get_service(ctx, provider)
         try:
             yield Lane(top_up(ctx, state, service))
-        except BudgetExhaustedError as exc:
+        except (BudgetExhaustedError, TransactionUncertainError) as exc:  # the other providers still get checked
             log.warning("%s", exc)
 
 

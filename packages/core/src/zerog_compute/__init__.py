@@ -37,6 +37,7 @@ from .errors import (
     RpcError,
     ServiceNotFoundError,
     StreamInterruptedError,
+    TransactionUncertainError,
     VerificationError,
     ZeroGError,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "StreamInterruptedError",
     "SubAccount",
     "TokenClaims",
+    "TransactionUncertainError",
     "Transcription",
     "Usage",
     "Verdict",

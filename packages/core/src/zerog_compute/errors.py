@@ -7,7 +7,9 @@ Each message says what happened and what to do next::
     │   └── NetworkMismatchError                 the RPC's chain id is not the network's
     ├── ChainError                               an RPC call or a transaction failed
     │   ├── RpcError                             the node answered with a JSON-RPC error; .code, .data
-    │   └── ContractRevertError                  the contract reverted; .error_name, .error_args decoded
+    │   ├── ContractRevertError                  the contract reverted; .error_name, .error_args decoded
+    │   └── TransactionUncertainError            a transaction may have been sent: check .tx_hash
+    │                                            (.nonce) before retrying
     ├── LedgerError                              ledger/sub-account state forbids the operation
     │   ├── LedgerNotFoundError                  no ledger yet: create one first
     │   ├── InsufficientBalanceError             not enough funds (wallet, ledger or sub-account)
@@ -65,6 +67,22 @@ class ContractRevertError(ChainError):
         super().__init__(message)
         self.error_name = error_name
         self.error_args = error_args
+
+
+class TransactionUncertainError(ChainError):
+    """A transaction may or may not have been sent (the RPC failed mid-send, or it was not mined in time).
+
+    ``tx_hash`` and ``nonce`` identify it: look it up before sending again. ``raw_transaction`` holds the
+    signed bytes (public, no secret) so the very same transaction can be re-broadcast.
+    """
+
+    def __init__(
+        self, message: str, *, tx_hash: str, nonce: int | None = None, raw_transaction: bytes | None = None
+    ) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+        self.nonce = nonce
+        self.raw_transaction = raw_transaction
 
 
 class LedgerError(ZeroGError):

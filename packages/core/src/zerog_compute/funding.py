@@ -23,10 +23,16 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import ledger
+from . import contracts, ledger
 from ._context import Context
 from ._io import Flow, Http, Lane, loads_json
-from .errors import BudgetExhaustedError, ConfigurationError, ContractRevertError, InsufficientBalanceError
+from .errors import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    ContractRevertError,
+    InsufficientBalanceError,
+    TransactionUncertainError,
+)
 from .services import Service, get_service
 from .units import Amount, format_0g, to_neuron
 
@@ -169,14 +175,38 @@ class Tally:
         return self.usable - self.unsettled - self.local
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """A transfer that may have been sent: it counts against its budget until settled."""
+
+    error: TransactionUncertainError
+    amount: int
+    estimate: int
+    budget_key: str
+
+
 class FundingBook:
     """What auto-funding knows about one wallet, shared by all its clients (thread-safe): the tally of each
-    provider's sub-account and what each budget has spent."""
+    provider's sub-account, what each budget has spent, and transfers that may have been sent."""
 
     def __init__(self) -> None:
         self._tallies: dict[str, Tally] = {}
         self._spent: dict[str, int] = {}
+        self._unsettled: dict[str, Unsettled] = {}
         self._lock = threading.Lock()
+
+    def hold(self, provider: str, unsettled: Unsettled) -> None:
+        """Remember an uncertain transfer (its amount stays reserved in its budget)."""
+        with self._lock:
+            self._unsettled[provider.lower()] = unsettled
+
+    def unsettled(self, provider: str) -> Unsettled | None:
+        with self._lock:
+            return self._unsettled.get(provider.lower())
+
+    def release(self, provider: str) -> None:
+        with self._lock:
+            self._unsettled.pop(provider.lower(), None)
 
     def tally(self, provider: str) -> Tally | None:
         with self._lock:
@@ -303,9 +333,14 @@ def provider_unsettled_fee(ctx: Context, provider: str, *, timeout: float = UNSE
 
 
 def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
-    """Inside the lane: reconcile, decide, ask the hooks, transfer."""
+    """Inside the lane: settle an uncertain earlier transfer, reconcile, decide, ask the hooks, transfer.
+
+    A transfer that may have been sent (TransactionUncertainError) is held, counted against the budget,
+    and settled before the next decision: the policy never pays twice for it.
+    """
     policy = state.policy
     assert policy is not None
+    yield from settle_unsettled(ctx, state, service.provider)
     tally = yield from reconcile(ctx, state, service)
     if tally.estimate >= policy.min_balance:
         return
@@ -326,14 +361,39 @@ def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
         _budget_exhausted(policy, state, provider, amount, tally)
     try:
         account = yield from ledger.transfer(ctx, provider, amount)
+    except TransactionUncertainError as exc:
+        state.book.hold(provider, Unsettled(exc, amount, tally.estimate, policy.budget_key))
+        log.warning("auto-funding %s with %s may have been sent in tx %s", provider, format_0g(amount), exc.tx_hash)
+        raise
     except (ContractRevertError, InsufficientBalanceError):  # provably not moved: the budget gets it back
         state.book.give_back(policy.budget_key, amount)
         raise
     state.set_tally(provider, Tally(account.usable, tally.unsettled, 0, True, time.monotonic()))
-    event = _event("funded", provider, amount, tally, state)
+    _funded(state, provider, amount, tally.estimate)
+
+
+def settle_unsettled(ctx: Context, state: FundingState, provider: str) -> Flow[None]:
+    """Before deciding again: settle a transfer to ``provider`` left uncertain (its very bytes re-broadcast,
+    never a new transfer). Still undecidable: TransactionUncertainError, and nothing is sent."""
+    held = state.book.unsettled(provider)
+    if held is None:
+        return
+    receipt = yield from contracts.settle(ctx.wallet, held.error)
+    state.book.release(provider)
+    if receipt is not None and int(receipt["status"], 16) == 1:
+        log.info("the uncertain transfer %s to %s was mined", held.error.tx_hash, provider)
+        _funded(state, provider, held.amount, held.estimate)
+        return
+    log.info("the uncertain transfer %s to %s was never mined: nothing moved", held.error.tx_hash, provider)
+    state.book.give_back(held.budget_key, held.amount)
+
+
+def _funded(state: FundingState, provider: str, amount: int, estimate: int) -> None:
+    event = FundingEvent(kind="funded", provider=provider, amount=amount, estimated_balance=estimate, spent=state.spent)
     state.transfers.append(event)
     log.info("auto-funded %s with %s", provider, format_0g(amount))
-    _fire(policy.after_fund, event)
+    if state.policy is not None:
+        _fire(state.policy.after_fund, event)
 
 
 def _budget_exhausted(policy: FundingPolicy, state: FundingState, provider: str, amount: int, tally: Tally) -> NoReturn:
@@ -352,7 +412,7 @@ def background_round(ctx: Context, state: FundingState) -> Flow[None]:
         service = yield from get_service(ctx, provider)
         try:
             yield Lane(top_up(ctx, state, service))
-        except BudgetExhaustedError as exc:
+        except (BudgetExhaustedError, TransactionUncertainError) as exc:  # the other providers still get checked
             log.warning("%s", exc)
 
 

@@ -272,6 +272,10 @@ class FundingState:
     def providers(self) -> list[str]:
         return self.book.providers()
 
+    def unsettled(self, provider: str) -> Unsettled | None:
+        """A transfer to ``provider`` that may have been sent and is not settled yet."""
+        return self.book.unsettled(provider)
+
 
 def needs_check(state: FundingState, provider: str) -> bool:
     """Whether the inline path must look at the chain (cold, or estimate below the threshold)."""

@@ -59,6 +59,7 @@ from .types import (
     ZeroGRecord,
 )
 from .units import Amount, format_0g, to_0g, to_neuron
+from .untrusted_json import MAX_JSON_DEPTH, UntrustedJSONError, parse_json
 from .verification import AttestationReport, Verdict, VerificationPolicy, VerificationResult
 from .wallet_state import forget_wallet_states
 
@@ -66,6 +67,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MAINNET",
+    "MAX_JSON_DEPTH",
     "TESTNET",
     "Amount",
     "ApiKey",
@@ -110,6 +112,7 @@ __all__ = [
     "StreamInterruptedError",
     "SubAccount",
     "TokenClaims",
+    "UntrustedJSONError",
     "TransactionUncertainError",
     "Transcription",
     "Usage",
@@ -123,6 +126,7 @@ __all__ = [
     "__version__",
     "forget_wallet_states",
     "format_0g",
+    "parse_json",
     "parse_token",
     "to_0g",
     "to_neuron",

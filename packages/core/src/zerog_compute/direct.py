@@ -3,10 +3,11 @@
 A request: resolve the service once (cached 10 min) → fund it when the policy says so → encode the
 body → ``Bearer app-sk-…`` session header (cached per provider; the on-chain generation is read once
 per token) → :func:`exchange`, the one send/retry loop (client-side limiter around it; a 429 or the
-503 global cap is retried after ``Retry-After`` or a backoff, a provider's "insufficient balance"
-triggers one reconcile-and-top-up) → record (fee, chat id) → :func:`~.signatures.settle` applies the
-verification policy. Warm requests make no chain RPC at all. Pools (:mod:`.failover`) call the
-single-provider flows with retries off, so retries never stack.
+503 global cap is retried after ``Retry-After`` or the provider's next token, a provider's
+"insufficient balance" triggers one reconcile-and-top-up) → record (fee, chat id, latency without the
+limiter's queue) → :func:`~.signatures.settle` applies the verification policy. Warm requests make no
+chain RPC at all. Pools (:mod:`.failover`) call the single-provider flows with retries off, so retries
+never stack.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def after_failure(ctx: Context, prepared: Prepared, error: ZeroGError, attempt: 
         ctx.funding.set_tally(service.provider, funding.Tally(0, 0, 0, True, 0.0))  # force a fresh reconcile
         yield Lane(funding.top_up(ctx, ctx.funding, service))
         return
-    delay = ratelimit.retry_delay(error, attempt, max_retries)
+    delay = ratelimit.retry_delay(error, attempt, max_retries, **ratelimit.rate_facts(ctx.limiter, service.provider))
     if delay is None:
         raise error
     yield Sleep(delay)
@@ -135,6 +136,8 @@ def exchange(
             if not held:
                 _release(ctx, provider)
         if held:
+            if ctx.limiter is not None:
+                ctx.limiter.windows.observe(provider, answer.headers)
             return answer
         error = status_error(ctx, prepared, answer.status, answer.content, answer.headers)
         yield from after_failure(ctx, prepared, error, attempt, retries)

@@ -117,11 +117,17 @@ class RequestRejectedError(ProviderError):
 
 
 class RateLimitedError(ProviderError):
-    """Too many requests; wait ``retry_after`` seconds (when known) and retry."""
+    """Too many requests; wait ``retry_after`` seconds and retry.
+
+    ``retry_after`` is the server's ``Retry-After`` when it sent one; otherwise, once the client has
+    estimated the provider's next free slot (from its rate), that estimate, with ``retry_after_estimated``
+    set. None when nothing is known.
+    """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.retry_after_estimated = False
 
 
 class ProviderUnavailableError(ProviderError):

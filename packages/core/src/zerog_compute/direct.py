@@ -58,6 +58,9 @@ class Prepared:
     body: bytes = field(repr=False)
     model: str
     started: float = field(default_factory=time.perf_counter)
+    """When the answering attempt was sent (after its limiter wait): latency counts from here."""
+    queued: float = 0.0
+    """Seconds spent waiting for a client-side limiter slot, over all attempts."""
 
 
 def session_header(ctx: Context, service: Service) -> Flow[str]:
@@ -126,7 +129,10 @@ def exchange(
     provider, retries = prepared.service.provider, ctx.max_retries if max_retries is None else max_retries
     attempt = 0
     while True:
+        waiting = time.perf_counter()
         yield from ratelimit.acquire(ctx.limiter, provider)
+        prepared.started = time.perf_counter()
+        prepared.queued += prepared.started - waiting
         held = False
         try:
             kind = OpenStream if stream else Http
@@ -162,6 +168,7 @@ def record_for(prepared: Prepared, headers: Any, data: dict[str, Any]) -> ZeroGR
         output_tokens=records.tokens(usage, "completion_tokens"),
         service_type=prepared.service.service_type,
         latency_ms=(time.perf_counter() - prepared.started) * 1000,
+        queue_ms=prepared.queued * 1000,
     )
 
 
@@ -217,6 +224,8 @@ def stream(
     finally:
         _release(ctx, provider)
     last, record = state.finish()
+    if progress is not None:
+        progress.latency_ms = record.latency_ms
     ctx.funding.record_fee(provider, record.fee)
     yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, bytes(state.raw))
     for chunk in last:

@@ -30,6 +30,7 @@ from .errors import (
     LedgerNotFoundError,
     NetworkMismatchError,
     NotAcknowledgedError,
+    PoolCandidate,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -40,7 +41,7 @@ from .errors import (
     VerificationError,
     ZeroGError,
 )
-from .failover import PoolEvent, Strategy
+from .failover import DEFAULT_STRATEGY, PoolEvent, Strategy
 from .funding import FundingEvent, FundingPolicy
 from .lazy import LazyClients
 from .ledger import LedgerInfo, SubAccount
@@ -63,6 +64,7 @@ from .verification import AttestationReport, Verdict, VerificationPolicy, Verifi
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_STRATEGY",
     "MAINNET",
     "TESTNET",
     "Amount",
@@ -91,6 +93,7 @@ __all__ = [
     "Network",
     "NetworkMismatchError",
     "NotAcknowledgedError",
+    "PoolCandidate",
     "PoolEvent",
     "ProviderError",
     "ProviderPool",

@@ -21,13 +21,14 @@ Each message says what happened and what to do next::
     │   ├── RateLimitedError                     429 (or the 503 global cap); .retry_after
     │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
     │       ├── StreamInterruptedError           a stream broke after N chunks (.received)
-    │       └── ExhaustedError                   every provider of a pool failed; .errors per provider
+    │       └── ExhaustedError                   no provider of a pool answered; .errors, .candidates
     └── VerificationError                        a response failed TEE signature verification
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -143,12 +144,33 @@ class StreamInterruptedError(ProviderUnavailableError):
         self.text = text
 
 
-class ExhaustedError(ProviderUnavailableError):
-    """Every candidate of a failover pool failed (or is cooling down); ``errors`` maps provider → last error."""
+@dataclass(frozen=True)
+class PoolCandidate:
+    """Why one candidate of a pool did not answer a call.
 
-    def __init__(self, message: str, *, errors: dict[str, ZeroGError]) -> None:
+    ``reason`` in words (failed, cooling down, rate-limited, not tried); ``retry_in``: seconds until it
+    could be tried again (None: no wait known); ``error``: its error in this call, if it was tried.
+    """
+
+    provider: str
+    reason: str
+    retry_in: float | None = None
+    error: ZeroGError | None = None
+
+
+class ExhaustedError(ProviderUnavailableError):
+    """No candidate of a failover pool answered: each failed, was cooling down or was rate-limited.
+
+    ``errors`` maps provider → its error in this call; ``candidates`` says for every candidate why it
+    did not answer and when it could be tried again.
+    """
+
+    def __init__(
+        self, message: str, *, errors: dict[str, ZeroGError], candidates: list[PoolCandidate] | None = None
+    ) -> None:
         super().__init__(message)
         self.errors = errors
+        self.candidates = candidates or []
 
 
 class VerificationError(ZeroGError):

@@ -30,6 +30,7 @@ from .errors import (
     LedgerNotFoundError,
     NetworkMismatchError,
     NotAcknowledgedError,
+    PoolCandidate,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -41,7 +42,7 @@ from .errors import (
     VerificationError,
     ZeroGError,
 )
-from .failover import PoolEvent, Strategy
+from .failover import DEFAULT_STRATEGY, PoolEvent, Strategy
 from .funding import FundingEvent, FundingPolicy
 from .lazy import LazyClients
 from .ledger import LedgerInfo, SubAccount
@@ -66,6 +67,7 @@ from .wallet_state import forget_wallet_states
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_STRATEGY",
     "MAINNET",
     "MAX_JSON_DEPTH",
     "TESTNET",
@@ -95,6 +97,7 @@ __all__ = [
     "Network",
     "NetworkMismatchError",
     "NotAcknowledgedError",
+    "PoolCandidate",
     "PoolEvent",
     "ProviderError",
     "ProviderPool",

@@ -28,7 +28,7 @@ from ._io import Flow, T
 from .backend import Backend, BackendName
 from .direct import DirectBackend
 from .errors import ConfigurationError
-from .failover import PoolConfig, PoolState, Strategy
+from .failover import DEFAULT_STRATEGY, PoolConfig, PoolState, Strategy
 from .funding import FundingPolicy, FundingState
 from .ledger import SubAccount
 from .networks import Network, resolve_network
@@ -133,7 +133,7 @@ class _ClientBase:
         model: str | None = None,
         providers: Sequence[str] | None = None,
         service_type: str = "chatbot",
-        strategy: Strategy = "priority",
+        strategy: Strategy = DEFAULT_STRATEGY,
         verifiable_only: bool = False,
         max_input_price: int | None = None,
         max_output_price: int | None = None,
@@ -231,9 +231,9 @@ class ZeroG(_ClientBase):
     def pool(self, **options: Any) -> ProviderPool:
         """A failover pool: ``zg.pool(model="m")`` or ``zg.pool(providers=[a, b], strategy="price")``.
 
-        Options: model, providers, service_type, strategy (priority | price | latency | round_robin),
-        verifiable_only, max_input_price, max_output_price (neuron), allow, deny, cooldown, deadline,
-        on_event (called with every :class:`~zerog_compute.failover.PoolEvent`).
+        Options: model, providers, service_type, strategy (soonest by default; priority, price, latency,
+        round_robin), verifiable_only, max_input_price, max_output_price (neuron), allow, deny, cooldown,
+        deadline, attempt_timeout, on_event (called with every :class:`~zerog_compute.failover.PoolEvent`).
         """
         from ._resources import ProviderPool
 

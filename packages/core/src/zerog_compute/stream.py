@@ -139,6 +139,7 @@ class StreamState(ChunkStream):
             output_tokens=usage.get("completion_tokens"),
             service_type=prepared.service.service_type,
             latency_ms=(time.perf_counter() - prepared.started) * 1000,
+            queue_ms=prepared.queued * 1000,
         )
 
 

@@ -27,7 +27,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import Self
 
-from zerog_compute import Network, Strategy, VerificationResult, ZeroGRecord
+from zerog_compute import DEFAULT_STRATEGY, Network, Strategy, VerificationResult, ZeroGRecord
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
 from ._convert import (
@@ -92,7 +92,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
     """A single provider address (no failover)."""
     providers: list[str] | None = None
     """Provider addresses for a failover pool, tried in ``strategy`` order (Direct mode only)."""
-    strategy: Strategy = "priority"
+    strategy: Strategy = DEFAULT_STRATEGY
     """Pool order; in Router mode ``price`` / ``latency`` become the Router's sort order (``X-0G-Provider-Sort``)."""
     pool_options: dict[str, Any] = Field(default_factory=dict)
     """More ``zg.pool(...)`` options: cooldown, deadline, verifiable_only, max_input_price, allow, deny, on_event

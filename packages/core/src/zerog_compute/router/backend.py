@@ -66,7 +66,7 @@ def _check_pool(pool: PoolState) -> None:
         names = ", ".join(used + (["strategy='round_robin'"] if config.strategy == "round_robin" else []))
         raise ConfigurationError(
             f"the Router chooses providers itself and cannot apply {names}: in Router mode a pool takes only "
-            "model= and strategy='price'|'latency'|'priority' (pin one provider with provider=...)"
+            "model= and strategy='soonest'|'priority'|'price'|'latency' (pin one provider with provider=...)"
         )
 
 

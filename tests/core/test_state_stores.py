@@ -209,3 +209,22 @@ def test_the_environment_names_the_default_store(monkeypatch: pytest.MonkeyPatch
     default = open_store("sqlite")
     assert isinstance(default, SqliteStore) and default.path == tmp_path / ".zerog" / "state.db"
     assert (tmp_path / ".zerog").stat().st_mode & 0o777 == 0o700
+
+
+def test_state_reaches_the_clients_lazy_clients_build(tmp_path: Path) -> None:
+    from zerog_compute import LazyClients
+
+    url = f"sqlite://{tmp_path}/lazy.db"
+    assert LazyClients(state=url).client_kwargs()["state"] == url
+    assert "state" not in LazyClients().client_kwargs()  # the core's fallback: $ZG_STATE_URL
+
+
+def test_a_client_keeps_its_wallet_state_in_the_store_it_names(tmp_path: Path) -> None:
+    from zerog_compute import ZeroG
+
+    url, key = f"sqlite://{tmp_path}/client.db", "0x" + "11" * 32
+    with ZeroG(private_key=key, network="testnet", state=url) as zg, ZeroG(private_key=key, network="testnet") as mem:
+        assert isinstance(zg._wallet_state.store, SqliteStore) and zg._wallet_state.store.url == url
+        assert isinstance(mem._wallet_state.store, MemoryStore)
+    with pytest.raises(ConfigurationError, match="accepted"):
+        ZeroG(private_key=key, network="testnet", state="mysql://x")

@@ -8,6 +8,10 @@ Router mode (the hosted 0G Router, see :mod:`zerog_compute.router`): ``router_ap
 ``$ZG_ROUTER_API_KEY`` (the environment is used only when no ``private_key=`` is passed),
 ``router_url`` ← ``$ZG_ROUTER_URL`` (default ``https://router-api.0g.ai/v1``, or the devnet's Router for
 ``network="devnet"``). Inference then goes through the Router with the same calls; no wallet is needed.
+
+``state`` ← ``$ZG_STATE_URL``: where the wallet's shared state lives (rate buckets and slots, budget, funding
+tallies, the chain-write lane): this process (default), ``"sqlite"`` for the processes of one machine, or
+``"redis://host:port/db"`` for several hosts (see :mod:`zerog_compute.state`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .networks import Network, resolve_network
 from .ratelimit import Limiter, RateLimit
 from .runners import AsyncRunner, SyncRunner
 from .signer import Wallet
+from .state import StateStore, open_store
 from .units import Amount
 from .verification import AttestationReport, VerificationPolicy, VerificationResult
 from .wallet_state import wallet_state
@@ -62,8 +67,10 @@ class _ClientBase:
         timeout: float = 60.0,
         router_api_key: str | SecretStr | None = None,
         router_url: str | None = None,
+        state: str | StateStore | None = None,
     ) -> None:
         _check_options(verification, funding, rate_limit, timeout)
+        store = open_store(state)
         resolved = resolve_network(network, rpc_url)
         self._router = _router.configure(
             router_api_key,
@@ -82,7 +89,7 @@ class _ClientBase:
             wallet = Wallet.from_env()
         if funding is not None and wallet is None:
             raise ConfigurationError(f"funding= {DIRECT_ONLY}")
-        shared = wallet_state(resolved.chain_id, wallet.address if wallet is not None else None)
+        shared = wallet_state(resolved.chain_id, wallet.address if wallet is not None else None, store)
         self._ctx = Context(
             resolved,
             wallet,

@@ -81,6 +81,7 @@ class LazyClients:
         funding: FundingPolicy | None = None,
         rate_limit: RateLimit | None = RateLimit(),
         timeout: float | None = None,
+        state: str | None = None,
         on_pool_event: PoolHook | None = None,
         client: ZeroG | None = None,
         async_client: AsyncZeroG | None = None,
@@ -96,6 +97,7 @@ class LazyClients:
             "funding": funding,
             "rate_limit": rate_limit,
             "timeout": timeout,
+            "state": state,
             "on_pool_event": on_pool_event,
         }
         self._given_sync = client
@@ -120,6 +122,8 @@ class LazyClients:
         kwargs = {name: self._settings[name] for name in names}
         if self._settings["timeout"] is not None:
             kwargs["timeout"] = self._settings["timeout"]
+        if self._settings["state"] is not None:  # else the core's fallback: $ZG_STATE_URL, then in-process
+            kwargs["state"] = self._settings["state"]
         if self._private_key is not None:
             kwargs["private_key"] = self._private_key
         if self.router_mode:

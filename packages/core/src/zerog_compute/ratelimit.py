@@ -2,7 +2,8 @@
 
 The devnet and real brokers allow each *wallet* 30 requests/min with a burst of 5 and 5 in flight.
 Mirroring that on the client (a little below it) makes a burst of calls queue instead of drawing 429s.
-The buckets belong to the wallet (:class:`RateBuckets`, shared by every client of it in the process);
+The buckets belong to the wallet (:class:`SharedBuckets`: :class:`RateBuckets` in the process, or a state store's
+across processes and hosts, see :mod:`zerog_compute.state`);
 each client looks at them through a :class:`Limiter` with its own :class:`RateLimit`. Waiting is
 expressed as :class:`~zerog_compute._io.Sleep` / :class:`~zerog_compute._io.WaitFor` so the same code
 serves both clients.
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ._io import Flow, Sleep, WaitFor
 from ._waiting import Gate
@@ -29,6 +30,8 @@ from .http_errors import go_duration, header
 
 SLOT_WAIT_S = 5.0
 """Longest single wait for a free slot before checking again (a release wakes waiters at once)."""
+SLOT_BACKOFF_MAX_S = 0.5
+"""Longest wait between looks at a shared store's slots (a release in another process wakes nobody here)."""
 MAX_RETRY_AFTER_S = 60.0
 SAFETY_MARGIN = 0.05
 """The client paces itself this fraction below the provider's rate (and one below its burst), so timing
@@ -69,12 +72,30 @@ class _Bucket:
         self.in_flight = 0
 
 
+class SharedBuckets(Protocol):
+    """A wallet's token buckets and in-flight slots per provider, wherever they live.
+
+    ``slots`` is notified on every release in this process; ``slot_poll`` is None when every holder lives in
+    this process, else the first wait (seconds, doubled up to :data:`SLOT_BACKOFF_MAX_S`) between looks.
+    """
+
+    slots: Gate
+    slot_poll: float | None
+
+    def take(self, provider: str, limit: RateLimit) -> tuple[float, int | None]: ...
+    def release(self, provider: str) -> None: ...
+    def ready_in(self, provider: str, limit: RateLimit) -> float: ...
+    def in_flight(self, provider: str) -> int: ...
+
+
 class RateBuckets:
     """Token buckets and in-flight slots per provider for one wallet: every client of the wallet shares them.
 
     Thread-safe and usable from any event loop; a caller waiting for a slot sleeps on :attr:`slots` (a
     :class:`~zerog_compute._waiting.Gate` notified on every release) instead of polling.
     """
+
+    slot_poll: float | None = None
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -133,14 +154,15 @@ class RateBuckets:
 
 
 class Limiter:
-    """One client's view of its wallet's :class:`RateBuckets`, with the client's own :class:`RateLimit`."""
+    """One client's view of its wallet's :class:`SharedBuckets`, with the client's own :class:`RateLimit`."""
 
     def __init__(
-        self, limit: RateLimit, buckets: RateBuckets | None = None, *, clock: Callable[[], float] = time.monotonic
+        self, limit: RateLimit, buckets: SharedBuckets | None = None, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.limit = limit
-        self.buckets = buckets if buckets is not None else RateBuckets(clock)
-        self.windows = self.buckets.windows
+        self.buckets: SharedBuckets = buckets if buckets is not None else RateBuckets(clock)
+        shared_windows = getattr(self.buckets, "windows", None)  # the wallet's, when its buckets keep them
+        self.windows: Windows = shared_windows if isinstance(shared_windows, Windows) else Windows(clock)
 
     def take(self, provider: str) -> tuple[float, int | None]:
         """See :meth:`RateBuckets.take`."""
@@ -166,17 +188,25 @@ class Limiter:
 
 
 def acquire(limiter: Limiter | None, provider: str) -> Flow[None]:
-    """Wait for a token and a slot with ``provider`` (no-op without a limiter); never polls."""
+    """Wait for a token and a slot with ``provider`` (no-op without a limiter); never a hot loop.
+
+    A slot freed in this process wakes the waiter at once; one freed in another process (a shared store) is
+    seen at the next look, after a wait that doubles from ``slot_poll`` up to :data:`SLOT_BACKOFF_MAX_S`.
+    """
     if limiter is None:
         return
+    poll = limiter.buckets.slot_poll
     while True:
         wait, version = limiter.take(provider)
         if wait <= 0:
             return
         if version is None:
             yield Sleep(wait)
-        else:
-            yield WaitFor(limiter.buckets.slots, version, wait)
+            continue
+        if poll is not None:
+            wait = min(wait, poll * (0.75 + random.random() / 2))
+            poll = min(poll * 2, SLOT_BACKOFF_MAX_S)
+        yield WaitFor(limiter.buckets.slots, version, wait)
 
 
 DEFAULT_RPM = 30  # the brokers' per-user default: assumed when neither the client nor the broker says

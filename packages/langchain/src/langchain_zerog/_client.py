@@ -166,6 +166,9 @@ class ZeroGClientFields(BaseModel):
     """Seconds per request (core default 60)."""
     max_retries: int | None = None
     """Retries of rate-limited (429) answers; the failover pool never stacks them on its own loop."""
+    state: str | None = None
+    """Where the wallet's shared state lives: ``"sqlite"``, ``"sqlite:///path.db"``, ``"redis://host:port/db"``;
+    default ``$ZG_STATE_URL``, else this process only (see ``zerog_compute.state``)."""
     client: Any = Field(default=None, exclude=True)
     """An existing ``zerog_compute.ZeroG`` to use instead of building one."""
     async_client: Any = Field(default=None, exclude=True)
@@ -189,6 +192,7 @@ class ZeroGClientFields(BaseModel):
             "funding": observed_policy(self.funding),
             "rate_limit": rate_limit,
             "timeout": self.timeout,
+            "state": self.state,
             "on_pool_event": record_pool_event,
             "client": self.client,
             "async_client": self.async_client,

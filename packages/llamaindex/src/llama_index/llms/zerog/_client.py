@@ -76,6 +76,11 @@ class ZeroGConnection(BaseModel):
     funding: FundingField = Field(
         default=None, exclude=True, description="Opt-in auto-funding policy; None never moves funds by itself."
     )
+    state: str | None = Field(
+        default=None,
+        description="Where the wallet's shared state lives: 'sqlite', 'sqlite:///path.db' or 'redis://host:port/db'; "
+        "default $ZG_STATE_URL, else this process only.",
+    )
 
     _holder: LazyClients = PrivateAttr(default_factory=LazyClients)
 
@@ -99,6 +104,7 @@ class ZeroGConnection(BaseModel):
             funding=self.funding,
             rate_limit=self.rate_limit,
             timeout=self.timeout,
+            state=self.state,
             client=client,
             async_client=async_client,
         )

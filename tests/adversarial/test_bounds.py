@@ -211,3 +211,36 @@ async def test_a_pool_deadline_still_bounds_the_whole_call(hostile: Hostile) -> 
             await pool.chat.completions.create(messages=MESSAGES)
         elapsed = time.monotonic() - started
     assert elapsed < DEADLINE + MARGIN
+
+
+# ------------------------------------------------------------------ adapters
+
+
+def test_adapters_pass_the_bounds_through(hostile: Hostile) -> None:
+    from langchain_zerog import ChatZeroG
+    from llama_index.llms.zerog import ZeroG as LlamaZeroG
+
+    hostile.server.script(CHAT, keepalives())
+    chat = ChatZeroG(
+        private_key=hostile.private_key,
+        network=hostile.network,
+        provider=hostile.address,
+        verification="off",
+        streaming=True,
+        request_timeout=3,
+        deadline=DEADLINE,
+    )
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceededError):
+        chat.invoke("hi")
+    assert time.monotonic() - started < DEADLINE + MARGIN
+    hostile.server.script(CHAT, bomb(64 * MiB))
+    llm = LlamaZeroG(
+        private_key=hostile.private_key,
+        network=hostile.network,
+        provider=hostile.address,
+        verification="off",
+        max_response_bytes=MiB,
+    )
+    with pytest.raises(ResponseTooLargeError):
+        llm.complete("hi")

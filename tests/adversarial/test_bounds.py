@@ -217,8 +217,9 @@ async def test_a_pool_deadline_still_bounds_the_whole_call(hostile: Hostile) -> 
 
 
 def test_adapters_pass_the_bounds_through(hostile: Hostile) -> None:
-    from langchain_zerog import ChatZeroG
     from llama_index.llms.zerog import ZeroG as LlamaZeroG
+
+    from langchain_zerog import ChatZeroG
 
     hostile.server.script(CHAT, keepalives())
     chat = ChatZeroG(

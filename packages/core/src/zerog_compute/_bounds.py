@@ -140,6 +140,12 @@ class Budget:
         self.remaining()
         return b"".join(decoded)
 
+    def whole(self, content: bytes) -> bytes:
+        """A body that arrived already read and decoded: only its size is checked."""
+        if len(content) > self.max_bytes:
+            raise self.too_large("sent more")
+        return content
+
     def too_large(self, what: str) -> ResponseTooLargeError:
         mib = self.max_bytes / (1024 * 1024)
         return ResponseTooLargeError(

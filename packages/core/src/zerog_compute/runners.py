@@ -126,16 +126,22 @@ def _read_all(response: httpx.Response, budget: Budget) -> bytes:
     """The whole decoded body of ``response``, within ``budget``."""
     budget.start(response.headers)
     body = bytearray()
-    for raw in response.iter_raw():
-        body += budget.feed(raw)
+    try:
+        for raw in response.iter_raw():
+            body += budget.feed(raw)
+    except httpx.StreamConsumed:  # a response read before it reached us (a transport or hook did): decoded already
+        return budget.whole(response.content)
     return bytes(body)
 
 
 async def _aread_all(response: httpx.Response, budget: Budget) -> bytes:
     budget.start(response.headers)
     body = bytearray()
-    async for raw in response.aiter_raw():
-        body += budget.feed(raw)
+    try:
+        async for raw in response.aiter_raw():
+            body += budget.feed(raw)
+    except httpx.StreamConsumed:
+        return budget.whole(response.content)
     return bytes(body)
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._bounds import Deadline
 from .errors import RpcError as RpcError  # re-exported: flows raise and catch it; it lives in the error tree
 from .untrusted_json import parse_json
 
@@ -36,13 +37,19 @@ class Rpc:
 
 @dataclass(frozen=True)
 class Http:
-    """An HTTP request to a provider; the result is an :class:`HttpResult`."""
+    """An HTTP request to a provider; the result is an :class:`HttpResult`.
+
+    ``max_bytes`` bounds the decoded body and ``deadline`` the whole exchange;
+    ``None`` takes the runner's defaults (the client's ``max_response_bytes`` and ``deadline``).
+    """
 
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes | None = None
     timeout: float | None = None
+    max_bytes: int | None = None
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,8 @@ class Background:
 class OpenStream:
     """Send a request and start reading its answer; the result is a :class:`StreamStart`.
 
-    A 200 answer stays open for :class:`ReadChunk`; any other answer is read whole and closed.
+    A 200 answer stays open for :class:`ReadChunk`; any other answer is read whole and closed. ``max_bytes``
+    bounds the decoded answer (all chunks together) and ``deadline`` every read, as for :class:`Http`.
     """
 
     method: str
@@ -96,6 +104,8 @@ class OpenStream:
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes | None = None
     timeout: float | None = None
+    max_bytes: int | None = None
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import funding, ledger, payloads, ratelimit, records, signatures
+from ._bounds import Deadline
 from ._context import Context
 from ._io import (
     Emit,
@@ -125,8 +126,12 @@ def exchange(
     ctx: Context, prepared: Prepared, *, stream: bool, timeout: float | None, max_retries: int | None
 ) -> Flow[Any]:
     """The send/retry loop of Direct mode: returns the 200 answer (an ``HttpResult``, or a ``StreamStart``
-    left open) while holding a limiter slot with the provider; the caller releases it."""
+    left open) while holding a limiter slot with the provider; the caller releases it.
+
+    ``ctx.deadline`` (capped by a pool's ``timeout`` for this attempt) bounds every try and every read of the
+    answer, streamed or not; ``ctx.max_response_bytes`` bounds its decoded size."""
     provider, retries = prepared.service.provider, ctx.max_retries if max_retries is None else max_retries
+    deadline = Deadline.after(ctx.deadline).capped(timeout)  # one deadline for every try and every read
     attempt = 0
     while True:
         waiting = time.perf_counter()
@@ -136,7 +141,15 @@ def exchange(
         held = False
         try:
             kind = OpenStream if stream else Http
-            answer = yield kind("POST", prepared.url, prepared.headers, prepared.body, timeout or ctx.timeout)
+            answer = yield kind(
+                "POST",
+                prepared.url,
+                prepared.headers,
+                prepared.body,
+                timeout or ctx.timeout,
+                ctx.max_response_bytes,
+                deadline,
+            )
             held = answer.status == 200
         finally:
             if not held:
@@ -227,7 +240,7 @@ def stream(
     if progress is not None:
         progress.latency_ms = record.latency_ms
     ctx.funding.record_fee(provider, record.fee)
-    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, bytes(state.raw))
+    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, state.sha256())
     for chunk in last:
         yield from _emit(chunk, progress)
 

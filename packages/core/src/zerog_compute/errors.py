@@ -23,7 +23,9 @@ Each message says what happened and what to do next::
     │   ├── RateLimitedError                     429 (or the 503 global cap); .retry_after
     │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
     │       ├── StreamInterruptedError           a stream broke after N chunks (.received)
-    │       └── ExhaustedError                   no provider of a pool answered; .errors, .candidates
+    │       ├── ExhaustedError                   no provider of a pool answered; .errors, .candidates
+    │       ├── ResponseTooLargeError            the answer exceeded max_response_bytes (.limit)
+    │       └── DeadlineExceededError            the call outlasted its deadline (also TimeoutError)
     └── VerificationError                        a response failed TEE signature verification
 """
 
@@ -189,6 +191,22 @@ class ExhaustedError(ProviderUnavailableError):
         super().__init__(message)
         self.errors = errors
         self.candidates = candidates or []
+
+
+class ResponseTooLargeError(ProviderUnavailableError):
+    """The provider's answer (decoded) exceeded ``limit`` bytes: raise ``max_response_bytes=`` if it is legitimate."""
+
+    def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
+class DeadlineExceededError(ProviderUnavailableError, TimeoutError):
+    """The call did not finish within ``deadline`` seconds (slow answer, endless stream): ``.deadline``."""
+
+    def __init__(self, message: str, *, deadline: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.deadline = deadline
 
 
 class VerificationError(ZeroGError):

@@ -53,6 +53,8 @@ SHARED_FIELDS = (
     "verification",
     "await_verification",
     "timeout",
+    "deadline",
+    "max_response_bytes",
     "rate_limit",
     "funding",
 )

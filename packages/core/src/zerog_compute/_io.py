@@ -36,12 +36,9 @@ class Rpc:
 
 
 @dataclass(frozen=True)
-class Http:
-    """An HTTP request to a provider; the result is an :class:`HttpResult`.
-
-    ``max_bytes`` bounds the decoded body and ``deadline`` the whole exchange;
-    ``None`` takes the runner's defaults (the client's ``max_response_bytes`` and ``deadline``).
-    """
+class _Request:
+    """What is sent: ``max_bytes`` bounds the decoded answer and ``deadline`` the whole exchange;
+    ``None`` takes the runner's defaults (the client's ``max_response_bytes`` and ``deadline``)."""
 
     method: str
     url: str
@@ -50,6 +47,11 @@ class Http:
     timeout: float | None = None
     max_bytes: int | None = None
     deadline: Deadline | None = None
+
+
+@dataclass(frozen=True)
+class Http(_Request):
+    """An HTTP request to a provider whose answer is read whole; the result is an :class:`HttpResult`."""
 
 
 @dataclass(frozen=True)
@@ -92,20 +94,12 @@ class Background:
 
 
 @dataclass(frozen=True)
-class OpenStream:
+class OpenStream(_Request):
     """Send a request and start reading its answer; the result is a :class:`StreamStart`.
 
     A 200 answer stays open for :class:`ReadChunk`; any other answer is read whole and closed. ``max_bytes``
     bounds the decoded answer (all chunks together) and ``deadline`` every read, as for :class:`Http`.
     """
-
-    method: str
-    url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content: bytes | None = None
-    timeout: float | None = None
-    max_bytes: int | None = None
-    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)

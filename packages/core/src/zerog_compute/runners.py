@@ -57,9 +57,10 @@ class RpcCounter:
 class _RunnerBase:
     """What both runners share: JSON-RPC framing and the chain-id check on first use."""
 
-    def __init__(self, rpc_url: str, chain_id: int) -> None:
+    def __init__(self, rpc_url: str, chain_id: int, lane: SharedLock | None) -> None:
         self.rpc_url = rpc_url
         self.chain_id = chain_id
+        self.lane = lane if lane is not None else SharedLock()
         self.max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES
         self.deadline = DEFAULT_DEADLINE
         self.rpc_counter = RpcCounter()
@@ -202,17 +203,11 @@ class SyncRunner(_RunnerBase):
     """Drives flows with blocking I/O; background flows run on a small thread pool."""
 
     def __init__(
-        self,
-        rpc_url: str,
-        chain_id: int,
-        http: httpx.Client,
-        rpc_http: httpx.Client,
-        lane: SharedLock | None = None,
+        self, rpc_url: str, chain_id: int, http: httpx.Client, rpc_http: httpx.Client, lane: SharedLock | None = None
     ) -> None:
-        super().__init__(rpc_url, chain_id)
+        super().__init__(rpc_url, chain_id, lane)
         self.http = http
         self.rpc_http = rpc_http
-        self.lane = lane if lane is not None else SharedLock()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -392,10 +387,9 @@ class AsyncRunner(_RunnerBase):
         rpc_http: httpx.AsyncClient,
         lane: SharedLock | None = None,
     ) -> None:
-        super().__init__(rpc_url, chain_id)
+        super().__init__(rpc_url, chain_id, lane)
         self.http = http
         self.rpc_http = rpc_http
-        self.lane = lane if lane is not None else SharedLock()
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def run(self, flow: Flow[T]) -> T:

@@ -169,7 +169,11 @@ def _inference_commands(sub: Any) -> None:
     p.add_argument("provider", metavar="PROVIDER", type=provider_arg, help="provider address (0x...)")
 
     p = _command(sub, "proxy", _proxy.proxy, "serve an OpenAI-compatible API on loopback backed by 0G providers")
-    p.add_argument("--model", help="the model to serve (its providers are discovered and used with failover)")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="a model to serve (repeatable; the first is 'default'); its providers are discovered, with failover",
+    )
     p.add_argument("--provider", action="append", type=provider_arg, help="use this provider (repeatable, in order)")
     p.add_argument("--port", type=int, default=8788, help="port (default 8788)")
     p.add_argument(
@@ -179,6 +183,7 @@ def _inference_commands(sub: Any) -> None:
     p.add_argument("--auto-fund", action="store_true", help="top sub-accounts up from the ledger when they run low")
     p.add_argument("--fund-min", default="2", help="with --auto-fund: top up below this many 0G (default 2)")
     p.add_argument("--fund-target", default="3", help="with --auto-fund: top up to this many 0G (default 3)")
+    _proxy.add_access_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,8 @@ import pytest
 import uvicorn
 
 from zerog_compute import AsyncZeroG, FundingPolicy, ZeroG
+from zerog_compute.cli._errors import UsageError
+from zerog_compute.cli.app import build_parser
 from zerog_compute.proxy import build_app, new_token, write_token_file
 from zerog_devnet import Devnet
 from zerog_devnet.anvil import free_port
@@ -184,6 +186,7 @@ def test_an_allowed_origin_gets_cors_and_others_do_not(serve: Serve, funded: Dev
         (b'{"messages": [{"role": "user", "content": "hi"}], "model": 7}', "application/json"),
         (b'{"messages": "hi"}', "application/json"),
         (b'{"model": "default"}', "application/json"),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "input": "hi", "provider": "0x0"}', "application/json"),
         (DEEP, "application/json"),
     ],
     ids=lambda v: v[:24].decode("latin-1") if isinstance(v, bytes) else v,
@@ -341,3 +344,29 @@ def test_the_token_file_is_the_owners_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["proxy-token"]  # no temporary file left behind
     assert token != new_token() and len(token) >= 43
+
+
+def test_no_auth_is_an_explicit_choice_and_warned(funded: Devnet, caplog: pytest.LogCaptureFixture) -> None:
+    async def models() -> httpx.Response:
+        async with AsyncZeroG(private_key=funded.users[0].private_key, network=devnet_network(funded)) as zg:
+            app = build_app(zg, model=funded.provider("chat-a").info.model, token=None)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8788") as http:
+                return await http.get("/v1/models")
+
+    assert asyncio.run(models()).status_code == 200
+    assert "WITHOUT a token" in caplog.text
+    with pytest.raises(TypeError):
+        build_app(None, model="m")  # type: ignore[arg-type,call-arg]  # no token argument: no app
+
+
+def test_cli_access_options_are_checked() -> None:
+    parser = build_parser()
+    args = parser.parse_args(
+        ["proxy", "--model", "a", "--model", "b", "--max-body", "512KiB", "--cors-origin", "https://App.example/"]
+    )
+    assert args.model == ["a", "b"] and args.max_body == 512 * 1024 and args.cors_origin == ["https://app.example"]
+    assert parser.parse_args(["proxy", "--model", "a"]).max_body == 8 * 1024 * 1024
+    for bad in (["--max-body", "lots"], ["--max-body", "0"], ["--cors-origin", "*"], ["--cors-origin", "evil.example"]):
+        with pytest.raises(UsageError):
+            parser.parse_args(["proxy", "--model", "a", *bad])

@@ -139,6 +139,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise Refused(400, f"the body must be a JSON object, got a JSON {type(value).__name__}")
     if not _finite(value):
         raise Refused(400, "the body holds NaN or Infinity, which are not JSON numbers")
+    if "provider" in value:  # would be the client's provider= argument: the proxy's pools choose
+        raise Refused(400, "'provider' is not a request field here: the proxy chooses among its own providers")
     return value
 
 

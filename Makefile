@@ -5,9 +5,19 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: install uv python node lint format typecheck pytest test demo bench devnet clean
+.PHONY: install uv python node redis lint format typecheck pytest test demo bench devnet clean
 
-install: python node
+install: python node redis
+
+# redis-server for the Redis state-store tests: installed with apt-get as root (or with sudo); without either
+# the step is skipped and those tests skip, saying why.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y -q redis-server >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }; \
+		elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && command -v apt-get >/dev/null 2>&1; then \
+			sudo apt-get install -y -q redis-server >/dev/null || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q redis-server >/dev/null; }; \
+		else echo "redis-server not installed (needs root or sudo): the Redis state tests will skip"; fi; }
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \

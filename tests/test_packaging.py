@@ -84,7 +84,12 @@ class Dist:
 
 
 DISTS = {
-    "core": Dist("core", "zerog-compute", ("zerog_compute",), optional=(("zerog_compute.cli", "rich"),)),
+    "core": Dist(
+        "core",
+        "zerog-compute",
+        ("zerog_compute",),
+        optional=(("zerog_compute.cli", "rich"), ("zerog_compute.state.redis", "redis")),
+    ),
     "langchain": Dist("langchain", "langchain-zerog", ("langchain_zerog",), framework="langchain-core"),
     "llamaindex": Dist(
         "llamaindex",
@@ -127,7 +132,7 @@ VENVS = {
     for venv in (
         # without the cli extra the CLI's submodules need rich; the `zerog` script says so and exits 2
         Venv("core", ("core",), absent=NOT_IN_CORE),
-        Venv("core-extras", ("core",), absent=NOT_IN_CORE, extras=("cli", "proxy")),
+        Venv("core-extras", ("core",), absent=NOT_IN_CORE, extras=("cli", "proxy", "redis")),
         Venv("langchain", ("langchain", "core"), absent=("llama_index", "zerog_devnet")),
         Venv(
             "llamaindex",

@@ -222,11 +222,6 @@ def test_a_64_mib_declared_body_is_refused_before_it_is_sent(serve: Serve) -> No
     assert answer.startswith("HTTP/1.1 413"), answer
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_a_chunked_body_stops_being_read_at_the_limit(funded: Devnet) -> None:
     sent = 0

@@ -23,6 +23,7 @@ from .errors import (
     ChainError,
     ConfigurationError,
     ContractRevertError,
+    DeadlineExceededError,
     ExhaustedError,
     InsufficientBalanceError,
     InvalidTokenError,
@@ -30,10 +31,12 @@ from .errors import (
     LedgerNotFoundError,
     NetworkMismatchError,
     NotAcknowledgedError,
+    PoolCandidate,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
+    ResponseTooLargeError,
     RpcError,
     ServiceNotFoundError,
     StreamInterruptedError,
@@ -41,7 +44,7 @@ from .errors import (
     VerificationError,
     ZeroGError,
 )
-from .failover import PoolEvent, Strategy
+from .failover import DEFAULT_STRATEGY, PoolEvent, Strategy
 from .funding import FundingEvent, FundingPolicy
 from .lazy import LazyClients
 from .ledger import LedgerInfo, SubAccount
@@ -59,13 +62,16 @@ from .types import (
     ZeroGRecord,
 )
 from .units import Amount, format_0g, to_0g, to_neuron
+from .untrusted_json import MAX_JSON_DEPTH, UntrustedJSONError, parse_json
 from .verification import AttestationReport, Verdict, VerificationPolicy, VerificationResult
 from .wallet_state import forget_wallet_states
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_STRATEGY",
     "MAINNET",
+    "MAX_JSON_DEPTH",
     "TESTNET",
     "Amount",
     "ApiKey",
@@ -78,6 +84,7 @@ __all__ = [
     "ChatCompletionChunk",
     "ConfigurationError",
     "ContractRevertError",
+    "DeadlineExceededError",
     "EmbeddingsResponse",
     "ExhaustedError",
     "FundingEvent",
@@ -93,6 +100,7 @@ __all__ = [
     "Network",
     "NetworkMismatchError",
     "NotAcknowledgedError",
+    "PoolCandidate",
     "PoolEvent",
     "ProviderError",
     "ProviderPool",
@@ -100,6 +108,7 @@ __all__ = [
     "RateLimit",
     "RateLimitedError",
     "RequestRejectedError",
+    "ResponseTooLargeError",
     "RouterBalance",
     "RouterModel",
     "RouterProvider",
@@ -110,6 +119,7 @@ __all__ = [
     "StreamInterruptedError",
     "SubAccount",
     "TokenClaims",
+    "UntrustedJSONError",
     "TransactionUncertainError",
     "Transcription",
     "Usage",
@@ -123,6 +133,7 @@ __all__ = [
     "__version__",
     "forget_wallet_states",
     "format_0g",
+    "parse_json",
     "parse_token",
     "to_0g",
     "to_neuron",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _abi
+from ._bounds import DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES
 from .auth import SessionCache
 from .contracts import Contract, NonceTracker
 from .errors import ConfigurationError
@@ -79,6 +80,8 @@ class Context:
     service_names: dict[str, str] = field(default_factory=dict)
     limiter: Limiter | None = None
     max_retries: int = 2
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    deadline: float = DEFAULT_DEADLINE
     funding: FundingState = field(default_factory=lambda: _no_funding())
 
     def __post_init__(self) -> None:

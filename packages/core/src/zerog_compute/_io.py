@@ -14,15 +14,15 @@ protocol logic is written once and serves both ``ZeroG`` and ``AsyncZeroG``.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 
+from ._bounds import Deadline
 from .errors import RpcError as RpcError  # re-exported: flows raise and catch it; it lives in the error tree
+from .untrusted_json import parse_json
 
 T = TypeVar("T")
 
@@ -37,13 +37,19 @@ class Rpc:
 
 @dataclass(frozen=True)
 class Http:
-    """An HTTP request to a provider; the result is an :class:`HttpResult`."""
+    """An HTTP request to a provider; the result is an :class:`HttpResult`.
+
+    ``max_bytes`` bounds the decoded body and ``deadline`` the whole exchange;
+    ``None`` takes the runner's defaults (the client's ``max_response_bytes`` and ``deadline``).
+    """
 
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes | None = None
     timeout: float | None = None
+    max_bytes: int | None = None
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,8 @@ class Background:
 class OpenStream:
     """Send a request and start reading its answer; the result is a :class:`StreamStart`.
 
-    A 200 answer stays open for :class:`ReadChunk`; any other answer is read whole and closed.
+    A 200 answer stays open for :class:`ReadChunk`; any other answer is read whole and closed. ``max_bytes``
+    bounds the decoded answer (all chunks together) and ``deadline`` every read, as for :class:`Http`.
     """
 
     method: str
@@ -97,6 +104,8 @@ class OpenStream:
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes | None = None
     timeout: float | None = None
+    max_bytes: int | None = None
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)
@@ -135,27 +144,6 @@ class TransportError(Exception):
 Flow = Generator[Any, Any, T]
 
 
-MAX_JSON_DEPTH = 512
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)  # never backtracks: linear
-_NOT_A_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
-
-
 def loads_json(data: bytes | str) -> Any:
-    """``json.loads`` for what a provider sent: nesting deeper than ``MAX_JSON_DEPTH`` is a ``ValueError``.
-
-    ``json.loads`` recurses once per level: deep nesting raises RecursionError or, since py_ecc (under
-    eth-account) raises the recursion limit to 100000, overflows the C stack and kills the process.
-    """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _too_deep(raw):
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return json.loads(data)
-
-
-def _too_deep(raw: bytes) -> bool:
-    depth = 0
-    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_A_BRACKET):  # brackets outside strings
-        depth += 1 if byte in b"[{" else -1
-        if depth > MAX_JSON_DEPTH:
-            return True
-    return False
+    """:func:`zerog_compute.untrusted_json.parse_json` (kept under this name for the flows)."""
+    return parse_json(data)

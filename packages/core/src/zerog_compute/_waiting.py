@@ -175,3 +175,13 @@ class SharedLock:
     def locked(self) -> bool:
         with self._lock:
             return self._owner is not None
+
+    @property
+    def depth(self) -> int:
+        """How many times the owner holds the lock (0: free)."""
+        with self._lock:
+            return self._depth
+
+    def held_by(self, owner: Owner) -> bool:
+        with self._lock:
+            return self._owner == owner

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ConfigurationError, VerificationError
 from .signer import MessageSigner, recover_hash, signature_bytes
+from .untrusted_json import parse_json
 
 __all__ = [
     "EPHEMERAL_TOKEN_ID",
@@ -193,7 +194,7 @@ def parse_token(token: str) -> TokenClaims:
         raise ConfigurationError(f"session token must be a string, got {type(token).__name__}")
     raw_message, signature = _payload(token)
     try:
-        data = json.loads(raw_message)
+        data = parse_json(raw_message)
     except ValueError:
         raise ConfigurationError("not a session token: rawMessage is not JSON") from None
     if not isinstance(data, dict):

@@ -55,6 +55,8 @@ class Progress:
     """How many chunks a stream has handed to the caller (a pool fails over only before the first)."""
 
     emitted: int = 0
+    latency_ms: float | None = None
+    """The provider's latency, once the stream has finished (for the pool's ``latency`` strategy)."""
 
 
 class Backend(Protocol):

@@ -4,10 +4,19 @@ Construction does no network I/O. Configuration is keyword-only with environment
 ``private_key`` ← ``$ZG_PRIVATE_KEY``, ``network`` ← ``$ZG_NETWORK`` (default testnet),
 ``rpc_url`` ← ``$ZG_RPC_URL``.
 
+Providers are untrusted: ``timeout=`` (default 60 s) bounds connecting and each read, ``deadline=`` (default
+300 s) a whole exchange with a provider or the Router (every try, every read of a slow or endless answer:
+:class:`~zerog_compute.errors.DeadlineExceededError`), and ``max_response_bytes=`` (default 32 MiB) the decoded
+size of any answer, stream or image (:class:`~zerog_compute.errors.ResponseTooLargeError`).
+
 Router mode (the hosted 0G Router, see :mod:`zerog_compute.router`): ``router_api_key`` ←
 ``$ZG_ROUTER_API_KEY`` (the environment is used only when no ``private_key=`` is passed),
 ``router_url`` ← ``$ZG_ROUTER_URL`` (default ``https://router-api.0g.ai/v1``, or the devnet's Router for
 ``network="devnet"``). Inference then goes through the Router with the same calls; no wallet is needed.
+
+``state`` ← ``$ZG_STATE_URL``: where the wallet's shared state lives (rate buckets and slots, budget, funding
+tallies, the chain-write lane): this process (default), ``"sqlite"`` for the processes of one machine, or
+``"redis://host:port/db"`` for several hosts (see :mod:`zerog_compute.state`).
 """
 
 from __future__ import annotations
@@ -23,18 +32,20 @@ from pydantic import SecretStr
 
 from . import failover, funding, ledger, signatures
 from . import router as _router
+from ._bounds import DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES
 from ._context import DIRECT_ONLY, Context
 from ._io import Flow, T
 from .backend import Backend, BackendName
 from .direct import DirectBackend
 from .errors import ConfigurationError
-from .failover import PoolConfig, PoolState, Strategy
+from .failover import DEFAULT_STRATEGY, PoolConfig, PoolState, Strategy
 from .funding import FundingPolicy, FundingState
 from .ledger import SubAccount
 from .networks import Network, resolve_network
 from .ratelimit import Limiter, RateLimit
 from .runners import AsyncRunner, SyncRunner
 from .signer import Wallet
+from .state import StateStore, open_store
 from .units import Amount
 from .verification import AttestationReport, VerificationPolicy, VerificationResult
 from .wallet_state import wallet_state
@@ -60,10 +71,15 @@ class _ClientBase:
         funding: FundingPolicy | None = None,
         rate_limit: RateLimit | None = RateLimit(),
         timeout: float = 60.0,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         router_api_key: str | SecretStr | None = None,
         router_url: str | None = None,
+        state: str | StateStore | None = None,
     ) -> None:
         _check_options(verification, funding, rate_limit, timeout)
+        _check_bounds(deadline, max_response_bytes)
+        store = open_store(state)
         resolved = resolve_network(network, rpc_url)
         self._router = _router.configure(
             router_api_key,
@@ -82,7 +98,7 @@ class _ClientBase:
             wallet = Wallet.from_env()
         if funding is not None and wallet is None:
             raise ConfigurationError(f"funding= {DIRECT_ONLY}")
-        shared = wallet_state(resolved.chain_id, wallet.address if wallet is not None else None)
+        shared = wallet_state(resolved.chain_id, wallet.address if wallet is not None else None, store)
         self._ctx = Context(
             resolved,
             wallet,
@@ -96,6 +112,9 @@ class _ClientBase:
         self._ctx.limiter = Limiter(rate_limit, shared.buckets) if rate_limit is not None else None
         self._wallet_state = shared
         self._ctx.max_retries = rate_limit.max_retries if rate_limit is not None else 0
+        self._ctx.deadline, self._ctx.max_response_bytes = float(deadline), max_response_bytes
+        if self._router is not None:
+            self._router.deadline, self._router.max_response_bytes = float(deadline), max_response_bytes
         self._backend: Backend = (
             _router.RouterBackend(self._router) if self._router is not None else DirectBackend(self._ctx)
         )
@@ -133,7 +152,7 @@ class _ClientBase:
         model: str | None = None,
         providers: Sequence[str] | None = None,
         service_type: str = "chatbot",
-        strategy: Strategy = "priority",
+        strategy: Strategy = DEFAULT_STRATEGY,
         verifiable_only: bool = False,
         max_input_price: int | None = None,
         max_output_price: int | None = None,
@@ -180,6 +199,18 @@ def _check_options(
         raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
+def _check_bounds(deadline: Any, max_response_bytes: Any) -> None:
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not 0 < deadline < float("inf"):
+        raise ConfigurationError(f"deadline must be a positive number of seconds, got {deadline!r}")
+    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) or max_response_bytes <= 0:
+        raise ConfigurationError(f"max_response_bytes must be a positive number of bytes, got {max_response_bytes!r}")
+
+
+def _bound(runner: SyncRunner | AsyncRunner, ctx: Context) -> None:
+    """Give the runner the client's limits: they apply to every HTTP answer that does not set its own."""
+    runner.deadline, runner.max_response_bytes = ctx.deadline, ctx.max_response_bytes
+
+
 class ZeroG(_ClientBase):
     """Synchronous client. Use as a context manager or call :meth:`close`.
 
@@ -199,6 +230,7 @@ class ZeroG(_ClientBase):
         self._runner = SyncRunner(
             self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http, self._wallet_state.lane
         )
+        _bound(self._runner, self._ctx)
         self._stop = threading.Event()
         self._funder: threading.Thread | None = None
         self._start_background()
@@ -231,9 +263,9 @@ class ZeroG(_ClientBase):
     def pool(self, **options: Any) -> ProviderPool:
         """A failover pool: ``zg.pool(model="m")`` or ``zg.pool(providers=[a, b], strategy="price")``.
 
-        Options: model, providers, service_type, strategy (priority | price | latency | round_robin),
-        verifiable_only, max_input_price, max_output_price (neuron), allow, deny, cooldown, deadline,
-        on_event (called with every :class:`~zerog_compute.failover.PoolEvent`).
+        Options: model, providers, service_type, strategy (soonest by default; priority, price, latency,
+        round_robin), verifiable_only, max_input_price, max_output_price (neuron), allow, deny, cooldown,
+        deadline, attempt_timeout, on_event (called with every :class:`~zerog_compute.failover.PoolEvent`).
         """
         from ._resources import ProviderPool
 
@@ -300,6 +332,7 @@ class AsyncZeroG(_ClientBase):
         self._runner = AsyncRunner(
             self.network.rpc_url, self.network.chain_id, self._http, self._rpc_http, self._wallet_state.lane
         )
+        _bound(self._runner, self._ctx)
         self._funder: asyncio.Task[None] | None = None
         from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
 

@@ -3,10 +3,11 @@
 A request: resolve the service once (cached 10 min) → fund it when the policy says so → encode the
 body → ``Bearer app-sk-…`` session header (cached per provider; the on-chain generation is read once
 per token) → :func:`exchange`, the one send/retry loop (client-side limiter around it; a 429 or the
-503 global cap is retried after ``Retry-After`` or a backoff, a provider's "insufficient balance"
-triggers one reconcile-and-top-up) → record (fee, chat id) → :func:`~.signatures.settle` applies the
-verification policy. Warm requests make no chain RPC at all. Pools (:mod:`.failover`) call the
-single-provider flows with retries off, so retries never stack.
+503 global cap is retried after ``Retry-After`` or the provider's next token, a provider's
+"insufficient balance" triggers one reconcile-and-top-up) → record (fee, chat id, latency without the
+limiter's queue) → :func:`~.signatures.settle` applies the verification policy. Warm requests make no
+chain RPC at all. Pools (:mod:`.failover`) call the single-provider flows with retries off, so retries
+never stack.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import funding, ledger, payloads, ratelimit, records, signatures
+from ._bounds import Deadline
 from ._context import Context
 from ._io import (
     Emit,
@@ -57,6 +59,9 @@ class Prepared:
     body: bytes = field(repr=False)
     model: str
     started: float = field(default_factory=time.perf_counter)
+    """When the answering attempt was sent (after its limiter wait): latency counts from here."""
+    queued: float = 0.0
+    """Seconds spent waiting for a client-side limiter slot, over all attempts."""
 
 
 def session_header(ctx: Context, service: Service) -> Flow[str]:
@@ -111,7 +116,7 @@ def after_failure(ctx: Context, prepared: Prepared, error: ZeroGError, attempt: 
         ctx.funding.set_tally(service.provider, funding.Tally(0, 0, 0, True, 0.0))  # force a fresh reconcile
         yield Lane(funding.top_up(ctx, ctx.funding, service))
         return
-    delay = ratelimit.retry_delay(error, attempt, max_retries)
+    delay = ratelimit.retry_delay(error, attempt, max_retries, **ratelimit.rate_facts(ctx.limiter, service.provider))
     if delay is None:
         raise error
     yield Sleep(delay)
@@ -121,20 +126,37 @@ def exchange(
     ctx: Context, prepared: Prepared, *, stream: bool, timeout: float | None, max_retries: int | None
 ) -> Flow[Any]:
     """The send/retry loop of Direct mode: returns the 200 answer (an ``HttpResult``, or a ``StreamStart``
-    left open) while holding a limiter slot with the provider; the caller releases it."""
+    left open) while holding a limiter slot with the provider; the caller releases it.
+
+    ``ctx.deadline`` (capped by a pool's ``timeout`` for this attempt) bounds every try and every read of the
+    answer, streamed or not; ``ctx.max_response_bytes`` bounds its decoded size."""
     provider, retries = prepared.service.provider, ctx.max_retries if max_retries is None else max_retries
+    deadline = Deadline.after(ctx.deadline).capped(timeout)  # one deadline for every try and every read
     attempt = 0
     while True:
+        waiting = time.perf_counter()
         yield from ratelimit.acquire(ctx.limiter, provider)
+        prepared.started = time.perf_counter()
+        prepared.queued += prepared.started - waiting
         held = False
         try:
             kind = OpenStream if stream else Http
-            answer = yield kind("POST", prepared.url, prepared.headers, prepared.body, timeout or ctx.timeout)
+            answer = yield kind(
+                "POST",
+                prepared.url,
+                prepared.headers,
+                prepared.body,
+                timeout or ctx.timeout,
+                ctx.max_response_bytes,
+                deadline,
+            )
             held = answer.status == 200
         finally:
             if not held:
                 _release(ctx, provider)
         if held:
+            if ctx.limiter is not None:
+                ctx.limiter.windows.observe(provider, answer.headers)
             return answer
         error = status_error(ctx, prepared, answer.status, answer.content, answer.headers)
         yield from after_failure(ctx, prepared, error, attempt, retries)
@@ -159,6 +181,7 @@ def record_for(prepared: Prepared, headers: Any, data: dict[str, Any]) -> ZeroGR
         output_tokens=records.tokens(usage, "completion_tokens"),
         service_type=prepared.service.service_type,
         latency_ms=(time.perf_counter() - prepared.started) * 1000,
+        queue_ms=prepared.queued * 1000,
     )
 
 
@@ -214,8 +237,10 @@ def stream(
     finally:
         _release(ctx, provider)
     last, record = state.finish()
+    if progress is not None:
+        progress.latency_ms = record.latency_ms
     ctx.funding.record_fee(provider, record.fee)
-    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, bytes(state.raw))
+    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, state.sha256())
     for chunk in last:
         yield from _emit(chunk, progress)
 

@@ -23,13 +23,16 @@ Each message says what happened and what to do next::
     │   ├── RateLimitedError                     429 (or the 503 global cap); .retry_after
     │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
     │       ├── StreamInterruptedError           a stream broke after N chunks (.received)
-    │       └── ExhaustedError                   every provider of a pool failed; .errors per provider
+    │       ├── ExhaustedError                   no provider of a pool answered; .errors, .candidates
+    │       ├── ResponseTooLargeError            the answer exceeded max_response_bytes (.limit)
+    │       └── DeadlineExceededError            the call outlasted its deadline (also TimeoutError)
     └── VerificationError                        a response failed TEE signature verification
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -135,11 +138,17 @@ class RequestRejectedError(ProviderError):
 
 
 class RateLimitedError(ProviderError):
-    """Too many requests; wait ``retry_after`` seconds (when known) and retry."""
+    """Too many requests; wait ``retry_after`` seconds and retry.
+
+    ``retry_after`` is the server's ``Retry-After`` when it sent one; otherwise, once the client has
+    estimated the provider's next free slot (from its rate), that estimate, with ``retry_after_estimated``
+    set. None when nothing is known.
+    """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.retry_after_estimated = False
 
 
 class ProviderUnavailableError(ProviderError):
@@ -155,12 +164,49 @@ class StreamInterruptedError(ProviderUnavailableError):
         self.text = text
 
 
-class ExhaustedError(ProviderUnavailableError):
-    """Every candidate of a failover pool failed (or is cooling down); ``errors`` maps provider → last error."""
+@dataclass(frozen=True)
+class PoolCandidate:
+    """Why one candidate of a pool did not answer a call.
 
-    def __init__(self, message: str, *, errors: dict[str, ZeroGError]) -> None:
+    ``reason`` in words (failed, cooling down, rate-limited, not tried); ``retry_in``: seconds until it
+    could be tried again (None: no wait known); ``error``: its error in this call, if it was tried.
+    """
+
+    provider: str
+    reason: str
+    retry_in: float | None = None
+    error: ZeroGError | None = None
+
+
+class ExhaustedError(ProviderUnavailableError):
+    """No candidate of a failover pool answered: each failed, was cooling down or was rate-limited.
+
+    ``errors`` maps provider → its error in this call; ``candidates`` says for every candidate why it
+    did not answer and when it could be tried again.
+    """
+
+    def __init__(
+        self, message: str, *, errors: dict[str, ZeroGError], candidates: list[PoolCandidate] | None = None
+    ) -> None:
         super().__init__(message)
         self.errors = errors
+        self.candidates = candidates or []
+
+
+class ResponseTooLargeError(ProviderUnavailableError):
+    """The provider's answer (decoded) exceeded ``limit`` bytes: raise ``max_response_bytes=`` if it is legitimate."""
+
+    def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
+class DeadlineExceededError(ProviderUnavailableError, TimeoutError):
+    """The call did not finish within ``deadline`` seconds (slow answer, endless stream): ``.deadline``."""
+
+    def __init__(self, message: str, *, deadline: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.deadline = deadline
 
 
 class VerificationError(ZeroGError):

@@ -1,26 +1,32 @@
 """Provider failover: one logical model served by several providers.
 
 A :class:`ProviderPool` picks candidates (an explicit ordered list, or discovery by model and
-service type with filters), orders them by a strategy (``priority``, ``price``, ``latency``,
+service type with filters), orders them by a strategy (``soonest`` — the default: whoever can take
+the request first by the rate limits, ties in priority order — ``priority``, ``price``, ``latency``,
 ``round_robin``) and tries them in turn. What happens after an error is decided in one place,
 :func:`classify`:
 
-* connection errors, timeouts, 5xx, 429 and the 503 global cap, a verification failure in
-  ``enforce`` mode, a provider that refuses our balance or acknowledgement → **fail over** to the
-  next candidate and cool the failed one down (circuit breaker with a half-open probe);
+* connection errors, timeouts, 5xx, a verification failure in ``enforce`` mode, a provider that
+  refuses our balance or acknowledgement → **fail over** to the next candidate and cool the failed
+  one down (circuit breaker with a half-open probe);
+* 429 and the 503 global cap (``RateLimitedError``) → **fail over, no cool-down**: a busy provider is
+  healthy. The pool notes when it should have a slot again and either waits for it (bounded by the
+  call's deadline and the client's retry budget) or sends to a candidate that can serve sooner;
 * a request the provider rejects as such (bad parameters, context too long, unknown model) and
   configuration or chain errors → **fail fast**: retrying it elsewhere would fail the same way.
 
 The pool's loop is the only retry loop on its path: rate-limit retries of the single-provider
 client are switched off inside it. Streams fail over only before the first chunk; afterwards a
-:class:`~zerog_compute.errors.StreamInterruptedError` says how much arrived. Every switch is
-reported to ``on_event``.
+:class:`~zerog_compute.errors.StreamInterruptedError` says how much arrived. Every step is reported
+to ``on_event``; when no candidate answers, :class:`~zerog_compute.errors.ExhaustedError` says why for
+each of them.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,9 +35,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from . import services
+from . import ratelimit, services
 from ._context import Context
-from ._io import Flow
+from ._io import Flow, Sleep
 from .backend import Completed, Progress
 from .errors import (
     ChainError,
@@ -39,6 +45,7 @@ from .errors import (
     ExhaustedError,
     InsufficientBalanceError,
     NotAcknowledgedError,
+    PoolCandidate,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -51,17 +58,22 @@ from .services import Service
 
 log = logging.getLogger(__name__)
 
-Strategy = Literal["priority", "price", "latency", "round_robin"]
-STRATEGIES = ("priority", "price", "latency", "round_robin")
+Strategy = Literal["soonest", "priority", "price", "latency", "round_robin"]
+STRATEGIES: tuple[Strategy, ...] = ("soonest", "priority", "price", "latency", "round_robin")
+DEFAULT_STRATEGY: Strategy = "soonest"
 DISCOVERY_TTL_S = 600.0
 
 
 class PoolEvent(BaseModel):
-    """One step of the pool's work, for logs, traces and callbacks."""
+    """One step of the pool's work, for logs, traces and callbacks.
+
+    ``latency_ms`` is the provider's latency for ``success``, the cool-down for ``cooldown``, the time until
+    the next slot for ``rate_limited`` and the time the pool waits for that slot for ``wait``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["attempt", "failover", "success", "cooldown", "recovered", "exhausted"]
+    kind: Literal["attempt", "failover", "success", "cooldown", "rate_limited", "wait", "recovered", "exhausted"]
     provider: str | None = None
     attempt: int = 0
     error: str | None = None
@@ -76,7 +88,7 @@ class PoolConfig:
     model: str | None = None
     service_type: str = "chatbot"
     providers: tuple[str, ...] = ()
-    strategy: Strategy = "priority"
+    strategy: Strategy = DEFAULT_STRATEGY
     verifiable_only: bool = False
     max_input_price: int | None = None
     max_output_price: int | None = None
@@ -99,16 +111,23 @@ class PoolConfig:
 
 
 PROBE_CLAIM_S = 60.0
+_ERROR_CHARS = 300
 
 
 @dataclass
 class Health:
-    """Circuit-breaker state of one provider: closed, open until ``open_until``, then half-open."""
+    """Circuit-breaker state of one provider: closed, open until ``open_until``, then half-open.
+
+    ``limited_until`` is not part of the breaker: it is when a provider that answered 429 should have
+    a slot for us again.
+    """
 
     failures: int = 0
     open_until: float = 0.0
     probe_claimed_at: float | None = None
     latency_ms: float | None = None
+    last_error: str | None = None
+    limited_until: float = 0.0
 
     def admit(self, now: float) -> bool:
         """Closed: yes. Open: no. Half-open: yes for one caller at a time (the probe)."""
@@ -121,27 +140,52 @@ class Health:
         self.probe_claimed_at = now
         return True
 
+    def excluded(self, now: float) -> tuple[str, float | None] | None:
+        """Why the breaker keeps the provider out right now, and for how long (a peek: no probe is claimed)."""
+        if self.failures == 0:
+            return None
+        if self.open_until > now:
+            wait = self.open_until - now
+            return f"cooling down for {wait:.1f} s after {self.last_error}", wait
+        if self.probe_claimed_at is not None and now - self.probe_claimed_at < PROBE_CLAIM_S:
+            return f"recovering from {self.last_error}: another call is probing it", None
+        return None
+
 
 @dataclass
 class PoolState:
-    """Mutable, thread-safe state of one pool: discovery cache, health, round-robin cursor."""
+    """Mutable, thread-safe state of one pool: discovery cache, health, round-robin cursor, attempts in flight."""
 
     config: PoolConfig
     clock: Callable[[], float] = time.monotonic
     health: dict[str, Health] = field(default_factory=dict)
     discovered: tuple[float, list[Service]] | None = None
+    in_flight: dict[str, int] = field(default_factory=dict)
     _cursor: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _health(self, provider: str) -> Health:
         return self.health.setdefault(provider.lower(), Health())
 
-    def order(self, candidates: Sequence[Service]) -> list[Service]:
-        """Candidates in strategy order, skipping open breakers (a half-open one is tried as a probe)."""
-        ranked = _rank(self.config.strategy, candidates, self, next(self._cursor))
-        now = self.clock()
+    def excluded(self, provider: str, now: float) -> PoolCandidate | None:
+        """Why ``provider`` may not be tried now (cooling down, being probed), or None."""
         with self._lock:
-            return [s for s in ranked if self._health(s.provider).admit(now)]
+            why = self._health(provider).excluded(now)
+        return None if why is None else PoolCandidate(provider, *why)
+
+    def claim(self, provider: str) -> bool:
+        """Take ``provider`` for an attempt (the half-open probe, if it is recovering)."""
+        with self._lock:
+            if not self._health(provider).admit(self.clock()):
+                return False
+            self.in_flight[provider.lower()] = self.in_flight.get(provider.lower(), 0) + 1
+            return True
+
+    def finished(self, provider: str) -> None:
+        """An attempt on ``provider`` is over (whatever its outcome)."""
+        with self._lock:
+            key = provider.lower()
+            self.in_flight[key] = max(self.in_flight.get(key, 0) - 1, 0)
 
     def succeeded(self, provider: str, latency_ms: float) -> bool:
         """Record a success; returns True when the provider was recovering."""
@@ -152,21 +196,45 @@ class PoolState:
             health.latency_ms = latency_ms if health.latency_ms is None else 0.7 * health.latency_ms + 0.3 * latency_ms
             return recovered
 
-    def failed(self, provider: str) -> float:
-        """Record a failure and open the breaker; returns the cooldown in seconds."""
+    def failed(self, provider: str, error: ZeroGError) -> float:
+        """Record a health failure and open the breaker; returns the cooldown in seconds."""
         with self._lock:
             health = self._health(provider)
             health.failures += 1
             cooldown = min(self.config.cooldown * 2.0 ** (health.failures - 1), self.config.max_cooldown)
             health.open_until = self.clock() + cooldown
             health.probe_claimed_at = None
+            health.last_error = f"{type(error).__name__}: {str(error)[:_ERROR_CHARS]}"
             return cooldown
+
+    def rate_limited(self, provider: str, until: float) -> None:
+        """Note that ``provider`` refused us for its rate: no slot before ``until`` (the breaker stays as is)."""
+        with self._lock:
+            health = self._health(provider)
+            health.limited_until = until
+            if health.failures and health.probe_claimed_at is not None:
+                health.probe_claimed_at = None  # it answered: let the next call probe it again
+
+    def ready_in(self, ctx: Context, provider: str, now: float) -> tuple[float, float, float]:
+        """``(refused, told, client)``: seconds until ``provider`` should have a slot for us after the 429 it
+        answered, by the ``x-ratelimit-*`` headers of its last success, and by the client's limiter
+        (``inf``: every slot busy, this pool's attempts on their way to the limiter included)."""
+        with self._lock:
+            refused = max(self._health(provider).limited_until - now, 0.0)
+            ours = self.in_flight.get(provider.lower(), 0)
+        limiter = ctx.limiter
+        if limiter is None:
+            return refused, 0.0, 0.0
+        told = limiter.windows.wait(provider, limiter.limit.rpm)
+        client = math.inf if ours >= limiter.limit.max_concurrent else limiter.ready_in(provider)
+        return refused, told, client
 
     def latency(self, provider: str) -> float | None:
         return self._health(provider).latency_ms
 
 
 def _rank(strategy: Strategy, candidates: Sequence[Service], state: PoolState, turn: int) -> list[Service]:
+    """Candidates in the strategy's base order (``soonest`` refines ``priority`` by readiness later)."""
     items = list(candidates)
     if strategy == "price":
         return sorted(items, key=lambda s: (s.input_price + s.output_price, s.input_price))
@@ -179,7 +247,7 @@ def _rank(strategy: Strategy, candidates: Sequence[Service], state: PoolState, t
 
 
 def classify(error: BaseException) -> Literal["failover", "raise"]:
-    """Whether an error should make the pool try the next provider."""
+    """Whether an error should make the pool try the next provider (a 429 fails over without a cool-down)."""
     if isinstance(error, RequestRejectedError | ConfigurationError | ChainError):
         return "raise"
     if isinstance(error, InsufficientBalanceError):
@@ -238,14 +306,6 @@ def emit(state: PoolState, event: PoolEvent) -> None:
             log.exception("pool on_event callback failed")
 
 
-def note_failure(state: PoolState, provider: str, error: ZeroGError, attempt: int) -> None:
-    """Cool ``provider`` down and report the switch."""
-    cooldown = state.failed(provider)
-    kind = type(error).__name__
-    emit(state, PoolEvent(kind="failover", provider=provider, attempt=attempt, error=str(error), error_type=kind))
-    emit(state, PoolEvent(kind="cooldown", provider=provider, attempt=attempt, latency_ms=cooldown * 1000))
-
-
 def note_success(state: PoolState, provider: str, attempt: int, latency_ms: float) -> None:
     if state.succeeded(provider, latency_ms):
         emit(state, PoolEvent(kind="recovered", provider=provider, attempt=attempt))
@@ -269,95 +329,194 @@ def attempt_timeout(state: PoolState, left: float | None, candidates_left: int) 
     return share if cap is None else min(share, cap)
 
 
-def exhausted(state: PoolState, errors: dict[str, ZeroGError], why: str) -> ExhaustedError:
-    emit(state, PoolEvent(kind="exhausted", error=why))
-    detail = "; ".join(f"{p}: {type(e).__name__}: {e}" for p, e in errors.items()) or "no provider was available"
-    return ExhaustedError(f"all providers failed ({why}): {detail}", errors=errors)
+@dataclass(frozen=True)
+class _Option:
+    """A candidate that may be tried now: its place in the strategy order and how long until it has a slot."""
+
+    service: Service
+    index: int
+    refused: float  # the pool waits this out itself: the client's limiter does not know about it
+    told: float
+    client: float  # waited out in the limiter, when the request is sent
+
+    @property
+    def wait(self) -> float:
+        """Seconds it will surely wait (the unknown wait for a busy client slot counts as none)."""
+        return max(self.refused, self.told, self.client if math.isfinite(self.client) else 0.0)
+
+    def key(self, strategy: Strategy) -> tuple[float, int]:
+        if strategy == "soonest":
+            return (max(self.refused, self.told, self.client), self.index)  # busy slots (inf) after known waits
+        return (self.refused, self.index)  # the strategy's order; those that refused us last, soonest first
+
+
+@dataclass(frozen=True)
+class _Why:
+    """Why a candidate is out of a call, until when (clock time; None: unknown), and its error in the call."""
+
+    reason: str
+    until: float | None = None
+    error: ZeroGError | None = None
+
+    @classmethod
+    def of(cls, candidate: PoolCandidate, now: float) -> _Why:
+        return cls(candidate.reason, None if candidate.retry_in is None else now + candidate.retry_in, candidate.error)
+
+
+class Attempts:
+    """One call through the pool: which candidate next (waiting for its slot), and what became of each."""
+
+    def __init__(self, ctx: Context, state: PoolState, found: Sequence[Service]) -> None:
+        self.ctx = ctx
+        self.state = state
+        self.ranked = _rank(state.config.strategy, found, state, next(state._cursor))
+        self.started = state.clock()
+        self.errors: dict[str, ZeroGError] = {}
+        self.out: dict[str, _Why] = {}  # done with for this call: failed, or no rate-limit retries left
+        self.skipped: dict[str, _Why] = {}  # passed over at the last pick
+        self.limited: dict[str, int] = {}  # 429s per provider in this call
+        self.retry_at: dict[str, float] = {}  # this call's backoff per provider (doubles per 429)
+        self.count = 0
+        self.deadline_hit = False
+
+    def next(self) -> Flow[tuple[int, Service, float | None] | None]:
+        """The next attempt ``(number, service, timeout)`` once its slot is due, or None when none is left."""
+        while True:
+            left = remaining(self.state, self.started)
+            if left is not None and left <= 0:
+                self.deadline_hit = True
+                return None
+            options = self._options(left)
+            if not options:
+                return None
+            best = options[0]
+            if best.refused > 0:
+                provider = best.service.provider
+                emit(self.state, PoolEvent(kind="wait", provider=provider, latency_ms=best.refused * 1000))
+                yield Sleep(best.refused)
+            if self.state.claim(best.service.provider):
+                number, self.count = self.count, self.count + 1
+                emit(self.state, PoolEvent(kind="attempt", provider=best.service.provider, attempt=number))
+                timeout = attempt_timeout(self.state, remaining(self.state, self.started), len(options))
+                return number, best.service, timeout
+
+    def _options(self, left: float | None) -> list[_Option]:
+        now, options = self.state.clock(), []
+        self.skipped = {}
+        for index, service in enumerate(self.ranked):
+            provider = service.provider
+            if provider in self.out:
+                continue
+            excluded = self.state.excluded(provider, now)
+            if excluded is not None:
+                self.skipped[provider] = _Why.of(excluded, now)
+                continue
+            refused, told, client = self.state.ready_in(self.ctx, provider, now)
+            refused = max(refused, self.retry_at.get(provider, 0.0) - now)
+            option = _Option(service, index, refused, told, client)
+            if left is not None and option.wait > left:
+                reason = f"rate-limited, next slot in {option.wait:.1f} s > deadline ({left:.1f} s left)"
+                self.skipped[provider] = _Why(reason, now + option.wait, self.errors.get(provider))
+                continue
+            options.append(option)
+        return sorted(options, key=lambda o: o.key(self.state.config.strategy))
+
+    def failed(self, number: int, service: Service, error: ZeroGError, received: int = 0) -> None:
+        """Re-raise unless the pool may move on (only before the first chunk, only for failover errors)."""
+        if received > 0 or classify(error) == "raise":
+            raise error
+        provider = service.provider
+        self.errors[provider] = error
+        kind = type(error).__name__
+        event = PoolEvent(kind="failover", provider=provider, attempt=number, error=str(error), error_type=kind)
+        emit(self.state, event)
+        if isinstance(error, RateLimitedError):
+            self._rate_limited(number, provider, error)
+            return
+        cooldown = self.state.failed(provider, error)
+        emit(self.state, PoolEvent(kind="cooldown", provider=provider, attempt=number, latency_ms=cooldown * 1000))
+        reason = f"failed with {kind}: {str(error)[:_ERROR_CHARS]}; cooling down for {cooldown:.1f} s"
+        self.out[provider] = _Why(reason, self.state.clock() + cooldown, error)
+
+    def _rate_limited(self, number: int, provider: str, error: RateLimitedError) -> None:
+        """No cool-down: note the provider's next slot, and retry it later in this call while the budget lasts."""
+        facts = ratelimit.rate_facts(self.ctx.limiter, provider)
+        refusals = self.limited.get(provider, 0)
+        now = self.state.clock()
+        backoff = ratelimit.estimate(error, refusals, **facts)  # this call backs off further per refusal ...
+        first = backoff if refusals == 0 else ratelimit.next_slot(error, 0, **facts)  # ... others wait one slot
+        self.state.rate_limited(provider, now + first)
+        self.limited[provider], self.retry_at[provider] = refusals + 1, now + backoff
+        emit(self.state, PoolEvent(kind="rate_limited", provider=provider, attempt=number, latency_ms=backoff * 1000))
+        if refusals >= self.ctx.max_retries:
+            reason = f"rate-limited {refusals + 1}x in this call, next slot in {backoff:.1f} s: no retries left"
+            self.out[provider] = _Why(reason, now + backoff, error)
+
+    def succeeded(self, number: int, service: Service, latency_ms: float) -> None:
+        note_success(self.state, service.provider, number, latency_ms)
+
+    def give_up(self) -> ExhaustedError:
+        """The error saying, for each candidate, why it did not answer and when it could again."""
+        why = "deadline reached" if self.deadline_hit else "every candidate failed, is cooling down or is rate-limited"
+        report = [self._why_not(service.provider) for service in self.ranked]
+        emit(self.state, PoolEvent(kind="exhausted", error=why))
+        detail = "; ".join(f"{c.provider}: {c.reason}" for c in report)
+        return ExhaustedError(f"all providers failed ({why}): {detail}", errors=dict(self.errors), candidates=report)
+
+    def _why_not(self, provider: str) -> PoolCandidate:
+        now = self.state.clock()
+        known = self.out.get(provider) or self.skipped.get(provider)
+        if known is not None:
+            retry_in = None if known.until is None else round(max(known.until - now, 0.0), 3)
+            return PoolCandidate(provider, known.reason, retry_in, known.error or self.errors.get(provider))
+        excluded = self.state.excluded(provider, now)
+        if excluded is not None:
+            return excluded
+        if provider in self.retry_at:  # rate-limited earlier in this call, retry still due
+            wait = max(self.retry_at[provider] - now, 0.0)
+            reason = f"rate-limited, next slot in {wait:.1f} s: deadline reached"
+            return PoolCandidate(provider, reason, wait, self.errors.get(provider))
+        return PoolCandidate(provider, "not tried: deadline reached")
 
 
 def complete_pooled(
     ctx: Context, state: PoolState, attempt: Callable[[Service, float | None], Flow[Completed]]
 ) -> Flow[Completed]:
-    """Try ``attempt(service, timeout)`` on each candidate in order until one succeeds.
+    """Try ``attempt(service, timeout)`` on the candidates, soonest or in strategy order, until one succeeds.
 
     ``attempt`` is the backend's single-provider request (verification policy included, retries off).
     """
-    started, errors = state.clock(), dict[str, ZeroGError]()
-    order = yield from candidates_in_order(ctx, state)
-    for index, service in enumerate(order):
-        left = remaining(state, started)
-        if left is not None and left <= 0:
-            raise exhausted(state, errors, "deadline reached")
-        timeout = attempt_timeout(state, left, len(order) - index)
-        emit(state, PoolEvent(kind="attempt", provider=service.provider, attempt=index))
+    tries = Attempts(ctx, state, (yield from candidates(ctx, state)))
+    while (pick := (yield from tries.next())) is not None:
+        number, service, timeout = pick
         try:
             done = yield from attempt(service, timeout)
         except ZeroGError as error:
-            if classify(error) == "raise":
-                raise
-            errors[service.provider] = error
-            note_failure(state, service.provider, error, index)
+            tries.failed(number, service, error)
             continue
-        note_success(state, service.provider, index, done.record.latency_ms or 0.0)
+        finally:
+            state.finished(service.provider)
+        tries.succeeded(number, service, done.record.latency_ms or 0.0)
         return done
-    raise exhausted(state, errors, "every candidate failed or is cooling down")
+    raise tries.give_up()
 
 
 def stream_pooled(
     ctx: Context, state: PoolState, attempt: Callable[[Service, float | None, Progress], Flow[None]]
 ) -> Flow[None]:
     """Stream from the first candidate that answers; fail over only before the first chunk was emitted."""
-    tries = StreamAttempts(state, (yield from candidates_in_order(ctx, state)))
-    for index, service in tries.attempts():
-        timeout = tries.begin(index, service)
-        progress = Progress()
+    tries = Attempts(ctx, state, (yield from candidates(ctx, state)))
+    while (pick := (yield from tries.next())) is not None:
+        number, service, timeout = pick
+        progress, started = Progress(), state.clock()
         try:
             yield from attempt(service, timeout, progress)
         except ZeroGError as error:
-            tries.received = progress.emitted
-            tries.failed(index, service, error)
+            tries.failed(number, service, error, progress.emitted)
             continue
-        tries.succeeded(index, service)
+        finally:
+            state.finished(service.provider)
+        latency = progress.latency_ms if progress.latency_ms is not None else (state.clock() - started) * 1000
+        tries.succeeded(number, service, latency)
         return
     raise tries.give_up()
-
-
-def candidates_in_order(ctx: Context, state: PoolState) -> Flow[list[Service]]:
-    found = yield from candidates(ctx, state)
-    return state.order(found)
-
-
-class StreamAttempts:
-    """Book-keeping of a streamed request through the pool; the client shells only drive it."""
-
-    def __init__(self, state: PoolState, order: list[Service]) -> None:
-        self.state = state
-        self.order = order
-        self.started = state.clock()
-        self.errors: dict[str, ZeroGError] = {}
-        self.received = 0
-
-    def attempts(self) -> list[tuple[int, Service]]:
-        return list(enumerate(self.order))
-
-    def begin(self, attempt: int, service: Service) -> float | None:
-        """Start an attempt; returns the timeout left (raises when the deadline has passed)."""
-        left = remaining(self.state, self.started)
-        if left is not None and left <= 0:
-            raise exhausted(self.state, self.errors, "deadline reached")
-        emit(self.state, PoolEvent(kind="attempt", provider=service.provider, attempt=attempt))
-        self.received = 0
-        return attempt_timeout(self.state, left, len(self.order) - attempt)
-
-    def failed(self, attempt: int, service: Service, error: ZeroGError) -> None:
-        """Re-raise unless the pool may move on (only before the first chunk, only for failover errors)."""
-        if self.received > 0 or classify(error) == "raise":
-            raise error
-        self.errors[service.provider] = error
-        note_failure(self.state, service.provider, error, attempt)
-
-    def succeeded(self, attempt: int, service: Service) -> None:
-        note_success(self.state, service.provider, attempt, (self.state.clock() - self.started) * 1000)
-
-    def give_up(self) -> ExhaustedError:
-        return exhausted(self.state, self.errors, "every candidate failed or is cooling down")

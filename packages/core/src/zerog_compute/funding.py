@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -185,6 +185,22 @@ class Unsettled:
     budget_key: str
 
 
+class SharedBook(Protocol):
+    """What auto-funding knows about one wallet, wherever it lives (:class:`FundingBook` in the process, or a
+    state store's, see :mod:`zerog_compute.state`). ``reserve`` and ``give_back`` are atomic."""
+
+    def hold(self, provider: str, unsettled: Unsettled) -> None: ...
+    def unsettled(self, provider: str) -> Unsettled | None: ...
+    def release(self, provider: str) -> None: ...
+    def tally(self, provider: str) -> Tally | None: ...
+    def set_tally(self, provider: str, tally: Tally) -> None: ...
+    def record_fee(self, provider: str, fee: int) -> None: ...
+    def providers(self) -> list[str]: ...
+    def spent(self, budget_key: str) -> int: ...
+    def reserve(self, budget_key: str, amount: int, budget: int | None) -> bool: ...
+    def give_back(self, budget_key: str, amount: int) -> None: ...
+
+
 class FundingBook:
     """What auto-funding knows about one wallet, shared by all its clients (thread-safe): the tally of each
     provider's sub-account, what each budget has spent, and transfers that may have been sent."""
@@ -247,11 +263,11 @@ class FundingBook:
 
 
 class FundingState:
-    """One client's auto-funding: its policy and transfers, over the wallet's shared :class:`FundingBook`."""
+    """One client's auto-funding: its policy and transfers, over the wallet's shared :class:`SharedBook`."""
 
-    def __init__(self, policy: FundingPolicy | None, book: FundingBook | None = None) -> None:
+    def __init__(self, policy: FundingPolicy | None, book: SharedBook | None = None) -> None:
         self.policy = policy
-        self.book = book if book is not None else FundingBook()
+        self.book: SharedBook = book if book is not None else FundingBook()
         self.transfers: list[FundingEvent] = []
 
     @property

@@ -28,7 +28,7 @@ from .errors import (
     ZeroGError,
 )
 
-__all__ = ["header", "provider_error", "redact", "redact_router", "router_error"]
+__all__ = ["go_duration", "header", "provider_error", "redact", "redact_router", "router_error"]
 
 _ROUTER_SECRET = re.compile(r"\b((?:sk|mk)-)[A-Za-z0-9_-]{8,}")
 _KEY_CODES = frozenset({"invalid_api_key", "missing_authorization", "api_key_revoked"})
@@ -73,13 +73,16 @@ def _message_of(body: bytes) -> str:
     return error if isinstance(error, str) else json.dumps(error)
 
 
-def _go_duration(text: str) -> float | None:
-    """Seconds of a Go duration such as ``59m0s`` or ``1h2m3.5s``."""
-    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", text)
-    if not parts or not text:
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds of a Go duration such as ``2s``, ``59m0s``, ``1h2m3.5s`` or ``500ms``; None if it is not one."""
+    text = text.strip()
+    if not text or _GO_PART.sub("", text):
         return None
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
-    return hours * 3600 + minutes * 60 + seconds
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PART.findall(text))
 
 
 def _retry_after(headers: Mapping[str, str], message: str) -> float | None:
@@ -98,7 +101,7 @@ def _retry_after(headers: Mapping[str, str], message: str) -> float | None:
     if wait:
         return float(wait.group(1))
     again = re.search(r"try again in (\S+?)\.?$", message)
-    return _go_duration(again.group(1)) if again else None
+    return go_duration(again.group(1)) if again else None
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,9 @@ class LazyClients:
         funding: FundingPolicy | None = None,
         rate_limit: RateLimit | None = RateLimit(),
         timeout: float | None = None,
+        state: str | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int | None = None,
         on_pool_event: PoolHook | None = None,
         client: ZeroG | None = None,
         async_client: AsyncZeroG | None = None,
@@ -96,6 +99,9 @@ class LazyClients:
             "funding": funding,
             "rate_limit": rate_limit,
             "timeout": timeout,
+            "state": state,
+            "deadline": deadline,
+            "max_response_bytes": max_response_bytes,
             "on_pool_event": on_pool_event,
         }
         self._given_sync = client
@@ -118,8 +124,9 @@ class LazyClients:
         """The keyword arguments it builds ``ZeroG`` / ``AsyncZeroG`` with (keys as ``SecretStr``)."""
         names = ("network", "rpc_url", "verification", "funding", "rate_limit")
         kwargs = {name: self._settings[name] for name in names}
-        if self._settings["timeout"] is not None:
-            kwargs["timeout"] = self._settings["timeout"]
+        for name in ("timeout", "deadline", "max_response_bytes", "state"):  # None: the core's default / fallback
+            if self._settings[name] is not None:
+                kwargs[name] = self._settings[name]
         if self._private_key is not None:
             kwargs["private_key"] = self._private_key
         if self.router_mode:

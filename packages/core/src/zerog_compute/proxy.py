@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._io import loads_json
 from .client import AsyncZeroG
 from .errors import (
     ConfigurationError,
@@ -43,6 +42,7 @@ from .errors import (
     ZeroGError,
 )
 from .types import ZeroGRecord
+from .untrusted_json import parse_json
 
 if TYPE_CHECKING:
     from ._aresources import AsyncProviderPool
@@ -130,11 +130,11 @@ def write_token_file(token: str, path: str | os.PathLike[str] = DEFAULT_TOKEN_FI
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
-    """A request body as a JSON object: bounded in depth, no NaN/Infinity; else :class:`Refused` (400)."""
+    """A request body as a JSON object: bounded in depth, no NaN/Infinity (nor 1e400); else :class:`Refused` (400)."""
     try:
-        value = loads_json(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise Refused(400, f"the body is not valid JSON: {exc}") from None
+        value = parse_json(raw)
+    except ValueError as exc:  # UntrustedJSONError, UnicodeDecodeError
+        raise Refused(400, f"the body is refused: {exc}") from None
     if not isinstance(value, dict):
         raise Refused(400, f"the body must be a JSON object, got a JSON {type(value).__name__}")
     if not _finite(value):

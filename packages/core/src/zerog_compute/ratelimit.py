@@ -2,10 +2,15 @@
 
 The devnet and real brokers allow each *wallet* 30 requests/min with a burst of 5 and 5 in flight.
 Mirroring that on the client (a little below it) makes a burst of calls queue instead of drawing 429s.
-The buckets belong to the wallet (:class:`RateBuckets`, shared by every client of it in the process);
+The buckets belong to the wallet (:class:`SharedBuckets`: :class:`RateBuckets` in the process, or a state store's
+across processes and hosts, see :mod:`zerog_compute.state`);
 each client looks at them through a :class:`Limiter` with its own :class:`RateLimit`. Waiting is
 expressed as :class:`~zerog_compute._io.Sleep` / :class:`~zerog_compute._io.WaitFor` so the same code
 serves both clients.
+
+Brokers send no ``Retry-After`` on their per-user 429s, so :func:`retry_delay` waits for the next
+token of the provider's rate (at least 60/rpm seconds), or exactly as long as the ``x-ratelimit-*``
+headers of the provider's last successful answer say (kept per provider in :class:`Windows`, per wallet).
 """
 
 from __future__ import annotations
@@ -14,15 +19,19 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ._io import Flow, Sleep, WaitFor
 from ._waiting import Gate
 from .errors import ConfigurationError, RateLimitedError, ZeroGError
+from .http_errors import go_duration, header
 
 SLOT_WAIT_S = 5.0
 """Longest single wait for a free slot before checking again (a release wakes waiters at once)."""
+SLOT_BACKOFF_MAX_S = 0.5
+"""Longest wait between looks at a shared store's slots (a release in another process wakes nobody here)."""
 MAX_RETRY_AFTER_S = 60.0
 SAFETY_MARGIN = 0.05
 """The client paces itself this fraction below the provider's rate (and one below its burst), so timing
@@ -63,6 +72,22 @@ class _Bucket:
         self.in_flight = 0
 
 
+class SharedBuckets(Protocol):
+    """A wallet's token buckets and in-flight slots per provider, wherever they live.
+
+    ``slots`` is notified on every release in this process; ``slot_poll`` is None when every holder lives in
+    this process, else the first wait (seconds, doubled up to :data:`SLOT_BACKOFF_MAX_S`) between looks.
+    """
+
+    slots: Gate
+    slot_poll: float | None
+
+    def take(self, provider: str, limit: RateLimit) -> tuple[float, int | None]: ...
+    def release(self, provider: str) -> None: ...
+    def ready_in(self, provider: str, limit: RateLimit) -> float: ...
+    def in_flight(self, provider: str) -> int: ...
+
+
 class RateBuckets:
     """Token buckets and in-flight slots per provider for one wallet: every client of the wallet shares them.
 
@@ -70,11 +95,15 @@ class RateBuckets:
     :class:`~zerog_compute._waiting.Gate` notified on every release) instead of polling.
     """
 
+    slot_poll: float | None = None
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
         self.slots = Gate()
+        self.windows = Windows(clock)
+        """What the brokers said about the wallet's budget on their last successful answers."""
 
     def _refill(self, bucket: _Bucket, limit: RateLimit, now: float) -> None:
         bucket.tokens = min(float(limit.paced_burst), bucket.tokens + (now - bucket.stamp) * limit.rate)
@@ -125,11 +154,15 @@ class RateBuckets:
 
 
 class Limiter:
-    """One client's view of its wallet's :class:`RateBuckets`, with the client's own :class:`RateLimit`."""
+    """One client's view of its wallet's :class:`SharedBuckets`, with the client's own :class:`RateLimit`."""
 
-    def __init__(self, limit: RateLimit, buckets: RateBuckets | None = None) -> None:
+    def __init__(
+        self, limit: RateLimit, buckets: SharedBuckets | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
-        self.buckets = buckets if buckets is not None else RateBuckets()
+        self.buckets: SharedBuckets = buckets if buckets is not None else RateBuckets(clock)
+        shared_windows = getattr(self.buckets, "windows", None)  # the wallet's, when its buckets keep them
+        self.windows: Windows = shared_windows if isinstance(shared_windows, Windows) else Windows(clock)
 
     def take(self, provider: str) -> tuple[float, int | None]:
         """See :meth:`RateBuckets.take`."""
@@ -155,24 +188,157 @@ class Limiter:
 
 
 def acquire(limiter: Limiter | None, provider: str) -> Flow[None]:
-    """Wait for a token and a slot with ``provider`` (no-op without a limiter); never polls."""
+    """Wait for a token and a slot with ``provider`` (no-op without a limiter); never a hot loop.
+
+    A slot freed in this process wakes the waiter at once; one freed in another process (a shared store) is
+    seen at the next look, after a wait that doubles from ``slot_poll`` up to :data:`SLOT_BACKOFF_MAX_S`.
+    """
     if limiter is None:
         return
+    poll = limiter.buckets.slot_poll
     while True:
         wait, version = limiter.take(provider)
         if wait <= 0:
             return
         if version is None:
             yield Sleep(wait)
-        else:
-            yield WaitFor(limiter.buckets.slots, version, wait)
+            continue
+        if poll is not None:
+            wait = min(wait, poll * (0.75 + random.random() / 2))
+            poll = min(poll * 2, SLOT_BACKOFF_MAX_S)
+        yield WaitFor(limiter.buckets.slots, version, wait)
 
 
-def retry_delay(error: ZeroGError, attempt: int, max_retries: int) -> float | None:
-    """Seconds to wait before retrying after ``error``, or None when it must not be retried."""
-    if not isinstance(error, RateLimitedError) or attempt >= max_retries:
+DEFAULT_RPM = 30  # the brokers' per-user default: assumed when neither the client nor the broker says
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a broker said about our request budget on a successful answer (``x-ratelimit-*-requests``)."""
+
+    seen_at: float
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], seen_at: float) -> Window | None:
+        """The window in ``headers`` (``reset`` as ``"<n>s"`` or a Go duration); None when they carry none."""
+        limit = _count(header(headers, "x-ratelimit-limit-requests"))
+        remaining = _count(header(headers, "x-ratelimit-remaining-requests"))
+        reset_text = header(headers, "x-ratelimit-reset-requests")
+        reset = _seconds(reset_text) if reset_text else None
+        if limit is None and remaining is None and reset is None:
+            return None
+        return cls(seen_at, limit or None, remaining, reset)
+
+    def wait(self, now: float, interval: float) -> float | None:
+        """Seconds until the broker's bucket holds a token again by these headers; None when they cannot tell.
+
+        With no request left, a token comes at most one ``interval`` after the bucket is back at zero
+        (``reset`` later); with requests left, the headers say nothing about a later refusal.
+        """
+        elapsed = now - self.seen_at
+        if self.remaining == 0:
+            ready = (self.reset or 0.0) + interval - elapsed
+            return ready if ready > 0 else None
+        if self.remaining is None and self.reset is not None and self.reset > elapsed:
+            return self.reset - elapsed
         return None
-    if error.retry_after is not None:
+
+
+def _count(text: str | None) -> int | None:
+    try:
+        return max(int(text), 0) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        return go_duration(text)
+
+
+class Windows:
+    """The latest :class:`Window` per provider (thread-safe); fed by every successful answer."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._latest: dict[str, Window] = {}
+
+    def observe(self, provider: str, headers: Mapping[str, str]) -> None:
+        window = Window.of(headers, self.clock())
+        if window is not None:
+            with self._lock:
+                self._latest[provider.lower()] = window
+
+    def get(self, provider: str) -> Window | None:
+        with self._lock:
+            return self._latest.get(provider.lower())
+
+    def wait(self, provider: str, rpm: int) -> float:
+        """Seconds until ``provider``'s broker has a token for us by its last headers (0.0: now or unknown)."""
+        window = self.get(provider)
+        if window is None:
+            return 0.0
+        return window.wait(self.clock(), 60.0 / (window.limit or rpm or DEFAULT_RPM)) or 0.0
+
+
+def next_slot(
+    error: RateLimitedError, attempt: int, *, rpm: int = 0, window: Window | None = None, now: float | None = None
+) -> float:
+    """Seconds until ``error``'s provider should have a slot for the ``attempt``-th retry (0-based).
+
+    The server's ``Retry-After`` when it sent one (capped). Otherwise, for a 429, the broker's last
+    ``x-ratelimit-*`` headers when they tell (``window``); else a backoff from the rate: at least one
+    token interval (60 / the broker's limit, or the client's ``rpm``, or 30/min), doubling per attempt,
+    with upward jitter, capped.
+    """
+    if error.retry_after is not None and not error.retry_after_estimated:
         return min(max(float(error.retry_after), 0.0), MAX_RETRY_AFTER_S)
-    backoff: float = min(0.5 * 2.0**attempt, 8.0)
-    return backoff * (0.75 + random.random() / 2)
+    interval = 60.0 / ((window.limit if window is not None else None) or rpm or DEFAULT_RPM)
+    if window is not None and error.status_code == 429:
+        told = window.wait(time.monotonic() if now is None else now, interval)
+        if told is not None:
+            return min(told * (1.0 + random.random() / 20), MAX_RETRY_AFTER_S)
+    cap = min(max(MAX_BACKOFF_S, interval * 1.25), MAX_RETRY_AFTER_S)
+    return min(interval * 2.0 ** min(attempt, 16) * (1.0 + random.random() / 4), cap)
+
+
+def estimate(error: RateLimitedError, attempt: int, **facts: Any) -> float:
+    """:func:`next_slot`, also kept as ``error.retry_after`` when the server sent no ``Retry-After``."""
+    wait = next_slot(error, attempt, **facts)
+    if error.retry_after is None or error.retry_after_estimated:
+        error.retry_after, error.retry_after_estimated = round(wait, 3), True
+    return wait
+
+
+def retry_delay(
+    error: ZeroGError,
+    attempt: int,
+    max_retries: int,
+    *,
+    rpm: int = 0,
+    window: Window | None = None,
+    now: float | None = None,
+) -> float | None:
+    """Seconds to wait before retrying after ``error``, or None when it must not be retried.
+
+    Only rate-limit answers are retried, ``max_retries`` times, after :func:`next_slot` seconds (also
+    kept as the error's ``retry_after`` when the server sent none).
+    """
+    if not isinstance(error, RateLimitedError):
+        return None
+    wait = estimate(error, attempt, rpm=rpm, window=window, now=now)
+    return wait if attempt < max_retries else None
+
+
+def rate_facts(limiter: Limiter | None, provider: str) -> dict[str, Any]:
+    """What the client knows about ``provider``'s rate: keyword arguments for :func:`retry_delay`."""
+    if limiter is None:
+        return {}
+    return {"rpm": limiter.limit.rpm, "window": limiter.windows.get(provider), "now": limiter.windows.clock()}

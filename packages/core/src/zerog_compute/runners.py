@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import itertools
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Iterator
 from typing import Any
 
 import httpx
 
+from ._bounds import ACCEPT_ENCODING, DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, Budget, Deadline
 from ._io import (
     Background,
     Emit,
@@ -35,7 +37,7 @@ from ._io import (
     WaitFor,
 )
 from ._waiting import SharedLock, task_owner
-from .errors import ChainError, NetworkMismatchError, ProviderUnavailableError
+from .errors import ChainError, DeadlineExceededError, NetworkMismatchError, ProviderUnavailableError
 
 BACKGROUND_WORKERS = 4
 
@@ -58,6 +60,8 @@ class _RunnerBase:
     def __init__(self, rpc_url: str, chain_id: int) -> None:
         self.rpc_url = rpc_url
         self.chain_id = chain_id
+        self.max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES
+        self.deadline = DEFAULT_DEADLINE
         self.rpc_counter = RpcCounter()
         self._ids = itertools.count(1)
         self._chain_checked = False
@@ -88,20 +92,57 @@ class _RunnerBase:
     def _rpc_unreachable(self, exc: Exception) -> ChainError:
         return ChainError(f"cannot reach the RPC endpoint {self.rpc_url}: {exc.__class__.__name__}: {exc}")
 
+    def budget(self, op: Http | OpenStream) -> Budget:
+        """The size and time budget of ``op``'s answer (the op's own, else this runner's defaults)."""
+        max_bytes = op.max_bytes if op.max_bytes is not None else self.max_response_bytes
+        return Budget(op.url, max_bytes, op.deadline or Deadline.after(self.deadline))
 
-def unreachable(url: str, exc: Exception) -> ProviderUnavailableError:
+
+def unreachable(url: str, exc: Exception, budget: Budget | None = None) -> ProviderUnavailableError:
     """The error for an HTTP exchange that failed below HTTP (refused, reset, timed out…)."""
+    if budget is not None and budget.past():
+        return budget.expired()  # an httpx timeout cut short by the deadline
     return ProviderUnavailableError(f"provider at {url} unreachable: {exc.__class__.__name__}: {exc}")
 
 
-def _stream_broke(url: str, exc: Exception) -> TransportError:
+def _stream_broke(url: str, exc: Exception, budget: Budget | None = None) -> Exception:
     """The same for a streamed answer; the streaming flow turns it into its own error (never seen by callers)."""
+    if budget is not None and budget.past():
+        return budget.expired()
     return TransportError(f"stream from {url} failed: {exc.__class__.__name__}: {exc}", cause=exc)
 
 
-def _request(http: httpx.Client | httpx.AsyncClient, op: Http | OpenStream) -> httpx.Request:
-    timeout = op.timeout or httpx.USE_CLIENT_DEFAULT
-    return http.build_request(op.method, op.url, headers=dict(op.headers), content=op.content, timeout=timeout)
+def _request(http: httpx.Client | httpx.AsyncClient, op: Http | OpenStream, budget: Budget) -> httpx.Request:
+    """The request for ``op``: its timeouts capped by the deadline, only encodings decoded with a bound."""
+    headers = dict(op.headers)
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
+    base = op.timeout if op.timeout else http.timeout.read
+    timeout = budget.timeout(base)
+    return http.build_request(op.method, op.url, headers=headers, content=op.content, timeout=timeout)
+
+
+def _read_all(response: httpx.Response, budget: Budget) -> bytes:
+    """The whole decoded body of ``response``, within ``budget``."""
+    budget.start(response.headers)
+    body = bytearray()
+    try:
+        for raw in response.iter_raw():
+            body += budget.feed(raw)
+    except httpx.StreamConsumed:  # a response read before it reached us (a transport or hook did): decoded already
+        return budget.whole(response.content)
+    return bytes(body)
+
+
+async def _aread_all(response: httpx.Response, budget: Budget) -> bytes:
+    budget.start(response.headers)
+    body = bytearray()
+    try:
+        async for raw in response.aiter_raw():
+            body += budget.feed(raw)
+    except httpx.StreamConsumed:
+        return budget.whole(response.content)
+    return bytes(body)
 
 
 def _emitted(item: Any) -> TypeError:
@@ -115,31 +156,41 @@ class _SyncAnswer:
         self.http = http
         self.response: httpx.Response | None = None
         self.chunks: Iterator[bytes] | None = None
+        self.budget: Budget | None = None
 
-    def open(self, op: OpenStream) -> StreamStart:
+    def open(self, op: OpenStream, budget: Budget) -> StreamStart:
         self.close()
         try:
-            response = self.http.send(_request(self.http, op), stream=True)
-            if response.status_code != 200:
-                try:
-                    return StreamStart(response.status_code, response.headers, response.read())
-                finally:
-                    response.close()
+            response = self.http.send(_request(self.http, op, budget), stream=True)
+            try:
+                if response.status_code != 200:
+                    return StreamStart(response.status_code, response.headers, _read_all(response, budget))
+                budget.start(response.headers)
+            except BaseException:
+                response.close()
+                raise
         except httpx.HTTPError as exc:
-            raise _stream_broke(op.url, exc) from exc
-        self.response, self.chunks = response, response.iter_raw()
+            raise _stream_broke(op.url, exc, budget) from exc
+        self.response, self.chunks, self.budget = response, response.iter_raw(), budget
         return StreamStart(200, response.headers)
 
     def read(self) -> bytes:
+        """The next decoded bytes (``b""`` at the end); size and deadline checked on every read."""
         try:
-            data = next(self.chunks, b"") if self.chunks is not None else b""
+            while self.chunks is not None and self.budget is not None:
+                self.budget.remaining()
+                raw = next(self.chunks, None)
+                if raw is None:
+                    break
+                data = self.budget.feed(raw)
+                if data:
+                    return data
         except httpx.HTTPError as exc:
-            url = str(self.response.url) if self.response is not None else "?"
+            url, budget = (str(self.response.url) if self.response is not None else "?"), self.budget
             self.close()
-            raise _stream_broke(url, exc) from exc
-        if not data:
-            self.close()
-        return data
+            raise _stream_broke(url, exc, budget) from exc
+        self.close()
+        return b""
 
     def close(self) -> None:
         response, self.response, self.chunks = self.response, None, None
@@ -222,7 +273,7 @@ class SyncRunner(_RunnerBase):
         if isinstance(op, Background):
             return self._background().submit(self.run, op.flow)
         if answer is not None and isinstance(op, OpenStream):
-            return answer.open(op)
+            return answer.open(op, self.budget(op))
         if answer is not None and isinstance(op, ReadChunk):
             return answer.read()
         raise TypeError(f"unknown I/O request {op!r}")
@@ -255,11 +306,16 @@ class SyncRunner(_RunnerBase):
         return self._rpc_result(op, response)
 
     def _http(self, op: Http) -> HttpResult:
+        budget = self.budget(op)
         try:
-            response = self.http.send(_request(self.http, op))
+            response = self.http.send(_request(self.http, op, budget), stream=True)
+            try:
+                content = _read_all(response, budget)
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
-            raise unreachable(op.url, exc) from exc
-        return HttpResult(response.status_code, response.headers, response.content)
+            raise unreachable(op.url, exc, budget) from exc
+        return HttpResult(response.status_code, response.headers, content)
 
 
 class _AsyncAnswer:
@@ -269,36 +325,60 @@ class _AsyncAnswer:
         self.http = http
         self.response: httpx.Response | None = None
         self.chunks: AsyncIterator[bytes] | None = None
+        self.budget: Budget | None = None
 
-    async def open(self, op: OpenStream) -> StreamStart:
+    async def open(self, op: OpenStream, budget: Budget) -> StreamStart:
         await self.close()
         try:
-            response = await self.http.send(_request(self.http, op), stream=True)
-            if response.status_code != 200:
-                try:
-                    return StreamStart(response.status_code, response.headers, await response.aread())
-                finally:
-                    await response.aclose()
+            response = await _within(budget, self.http.send(_request(self.http, op, budget), stream=True))
+            try:
+                if response.status_code != 200:
+                    content = await _within(budget, _aread_all(response, budget))
+                    return StreamStart(response.status_code, response.headers, content)
+                budget.start(response.headers)
+            except BaseException:
+                await response.aclose()
+                raise
         except httpx.HTTPError as exc:
-            raise _stream_broke(op.url, exc) from exc
-        self.response, self.chunks = response, response.aiter_raw()
+            raise _stream_broke(op.url, exc, budget) from exc
+        self.response, self.chunks, self.budget = response, response.aiter_raw(), budget
         return StreamStart(200, response.headers)
 
     async def read(self) -> bytes:
+        """The next decoded bytes (``b""`` at the end); size and deadline checked on every read."""
         try:
-            data = await anext(self.chunks, b"") if self.chunks is not None else b""
+            while self.chunks is not None and self.budget is not None:
+                raw = await _within(self.budget, anext(self.chunks, None))
+                if raw is None:
+                    break
+                data = self.budget.feed(raw)
+                if data:
+                    return data
         except httpx.HTTPError as exc:
-            url = str(self.response.url) if self.response is not None else "?"
+            url, budget = (str(self.response.url) if self.response is not None else "?"), self.budget
             await self.close()
-            raise _stream_broke(url, exc) from exc
-        if not data:
-            await self.close()
-        return data
+            raise _stream_broke(url, exc, budget) from exc
+        await self.close()
+        return b""
 
     async def close(self) -> None:
         response, self.response, self.chunks = self.response, None, None
         if response is not None:
             await response.aclose()
+
+
+async def _within(budget: Budget, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` but no longer than the deadline: a stalled read is cut when it passes."""
+    try:
+        left = budget.remaining()
+    except DeadlineExceededError:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        raise
+    try:
+        return await asyncio.wait_for(awaitable, left)
+    except asyncio.TimeoutError:
+        raise budget.expired() from None
 
 
 class AsyncRunner(_RunnerBase):
@@ -372,7 +452,7 @@ class AsyncRunner(_RunnerBase):
         if isinstance(op, Background):
             return self._background(op.flow)
         if answer is not None and isinstance(op, OpenStream):
-            return await answer.open(op)
+            return await answer.open(op, self.budget(op))
         if answer is not None and isinstance(op, ReadChunk):
             return await answer.read()
         raise TypeError(f"unknown I/O request {op!r}")
@@ -409,8 +489,16 @@ class AsyncRunner(_RunnerBase):
         return self._rpc_result(op, response)
 
     async def _http(self, op: Http) -> HttpResult:
+        budget = self.budget(op)
         try:
-            response = await self.http.send(_request(self.http, op))
+            return await _within(budget, self._http_read(op, budget))
         except httpx.HTTPError as exc:
-            raise unreachable(op.url, exc) from exc
-        return HttpResult(response.status_code, response.headers, response.content)
+            raise unreachable(op.url, exc, budget) from exc
+
+    async def _http_read(self, op: Http, budget: Budget) -> HttpResult:
+        response = await self.http.send(_request(self.http, op, budget), stream=True)
+        try:
+            content = await _aread_all(response, budget)
+        finally:
+            await response.aclose()
+        return HttpResult(response.status_code, response.headers, content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ._bounds import Deadline
 from ._context import Context
 from ._io import Background, Flow, Http, HttpResult, Sleep, loads_json
 from .errors import ProviderError
@@ -17,6 +18,7 @@ from .services import Service, get_service
 from .types import ZeroGRecord
 from .verification import (
     AttestationReport,
+    Body,
     Verdict,
     VerificationPolicy,
     VerificationResult,
@@ -28,6 +30,10 @@ from .verification import (
 log = logging.getLogger(__name__)
 
 SIGNATURE_RETRIES = 3
+FETCH_DEADLINE = 30.0
+"""Seconds one verification fetch (a signature, an image) may take in total, however slowly it trickles."""
+SIGNATURE_MAX_BYTES = 1024 * 1024
+"""A signature answer is a few hundred bytes; anything over this is refused unread."""
 
 
 def settle(
@@ -35,7 +41,7 @@ def settle(
     service: Service,
     record: ZeroGRecord,
     request_body: bytes,
-    response_body: bytes,
+    response_body: Body,
     images: list[bytes] | None = None,
 ) -> Flow[None]:
     """Apply ``policy`` to a finished response: ``off`` records a skip, ``enforce`` checks now and raises
@@ -59,14 +65,14 @@ def verify(
     service: Service,
     chat_id: str | None,
     request_body: bytes,
-    response_body: bytes,
+    response_body: Body,
     images: list[bytes] | None = None,
 ) -> Flow[VerificationResult]:
     """Fetch the TEE signature for ``chat_id`` and check signer and content binding.
 
     Images returned as URLs are downloaded from the provider so their hashes can be checked too.
     """
-    if images is None and service.service_type == "text-to-image":
+    if images is None and service.service_type == "text-to-image" and isinstance(response_body, bytes):
         images, problem = yield from _download_images(response_body)
         if problem is not None:
             chat_id, missing = None, problem
@@ -88,7 +94,14 @@ def verify(
     payload, problem = None, None
     for attempt in range(SIGNATURE_RETRIES):
         try:
-            result = yield Http("GET", url, headers={"Content-Type": "application/json"}, timeout=10.0)
+            result = yield Http(
+                "GET",
+                url,
+                headers={"Content-Type": "application/json"},
+                timeout=10.0,
+                max_bytes=SIGNATURE_MAX_BYTES,
+                deadline=Deadline.after(FETCH_DEADLINE),
+            )
         except Exception as exc:  # the provider may be gone; that is a verdict, not a crash
             problem = f"signature fetch failed: {exc}"
             break
@@ -121,7 +134,7 @@ def _download_images(response_body: bytes) -> Flow[tuple[list[bytes] | None, str
     images = []
     for url in urls:
         try:
-            result = yield Http("GET", url, timeout=10.0)
+            result = yield Http("GET", url, timeout=10.0, deadline=Deadline.after(FETCH_DEADLINE))
         except Exception as exc:  # the provider may be gone; that is a verdict, not a crash
             return None, f"could not download image {url} to check its hash: {exc}"
         if result.status != 200:

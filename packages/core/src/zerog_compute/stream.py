@@ -8,6 +8,7 @@ verification handle.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from ._io import loads_json
 from .errors import ProviderUnavailableError, StreamInterruptedError
 from .http_errors import header, redact, redact_router
 from .types import ChatCompletionChunk, ZeroGRecord
+from .verification import Sha256
 
 if TYPE_CHECKING:
     from .direct import Prepared
@@ -33,7 +35,8 @@ class ChunkStream:
     def __init__(self, source: str | None = None) -> None:
         self.decoder = sse.SSEDecoder(provider=source)
         self.accumulator = sse.ChatStreamAccumulator()
-        self.raw = bytearray()
+        self.digest = hashlib.sha256()
+        self.received = 0
         self.headers: Mapping[str, str] = {}
         self._held: ChatCompletionChunk | None = None
 
@@ -41,8 +44,9 @@ class ChunkStream:
         self.headers = headers
 
     def feed(self, data: bytes) -> list[ChatCompletionChunk]:
-        """Chunks that are ready to hand to the caller."""
-        self.raw += data
+        """Chunks that are ready to hand to the caller (the bytes are hashed, not kept)."""
+        self.digest.update(data)
+        self.received += len(data)
         return self._collect(self.decoder.feed(data))
 
     def _observe(self, event: sse.SSEEvent) -> None:
@@ -64,6 +68,10 @@ class ChunkStream:
     def _redact(self, text: str) -> str:
         return redact(text)
 
+    def sha256(self) -> Sha256:
+        """The SHA-256 of every byte received (what the provider's signature binds)."""
+        return Sha256(self.digest.hexdigest())
+
     def _who(self) -> str:
         raise NotImplementedError
 
@@ -75,7 +83,7 @@ class ChunkStream:
 
     def interrupted(self, cause: BaseException) -> ProviderUnavailableError:
         """The error for a stream that failed: unreachable before any byte, interrupted after."""
-        if not self.raw:
+        if not self.received:
             return self._unreachable(cause)
         received = self.accumulator.chunks_received
         return StreamInterruptedError(
@@ -139,6 +147,7 @@ class StreamState(ChunkStream):
             output_tokens=usage.get("completion_tokens"),
             service_type=prepared.service.service_type,
             latency_ms=(time.perf_counter() - prepared.started) * 1000,
+            queue_ms=prepared.queued * 1000,
         )
 
 

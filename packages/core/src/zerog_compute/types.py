@@ -61,7 +61,10 @@ class ZeroGRecord(_Lenient):
     output_tokens: int | None = None
     service_type: str = "chatbot"
     latency_ms: float | None = None
-    """Time from sending the request to the complete response, in milliseconds."""
+    """Time from sending the request that answered to the complete response, in milliseconds (the
+    provider's latency: client-side queueing is in ``queue_ms``)."""
+    queue_ms: float | None = None
+    """Time spent waiting for a client-side rate-limit slot before sending, in milliseconds (Direct mode)."""
     verification: VerificationResult | None = None
     """The verification outcome, or None while pending or when not verified."""
     verification_future: Any = Field(default=None, exclude=True, repr=False)

@@ -213,11 +213,19 @@ def recover_signer(text: str, signature: str) -> str:
 # content binding (provider-protocol §5.2)
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+class Sha256(str):
+    """A body known only by its SHA-256 hex digest (a stream keeps a running hash, never every byte)."""
 
 
-def expected_text(request_body: bytes, response_body: bytes) -> str:
+Body = bytes | Sha256
+"""An exchanged body: its bytes, or its :class:`Sha256` digest."""
+
+
+def _sha(data: Body) -> str:
+    return str(data) if isinstance(data, Sha256) else hashlib.sha256(data).hexdigest()
+
+
+def expected_text(request_body: bytes, response_body: Body) -> str:
     """The "chat" format: ``sha256hex(request) + ":" + sha256hex(response)``."""
     return f"{_sha(request_body)}:{_sha(response_body)}"
 
@@ -227,7 +235,7 @@ def expected_image_text(request_body: bytes, images: Sequence[bytes]) -> str:
     return f"{_sha(request_body)}:{','.join(_sha(image) for image in images)}"
 
 
-def _response_bound(hashes: list[str], response_body: bytes, images: Sequence[bytes] | None) -> bool | None:
+def _response_bound(hashes: list[str], response_body: Body, images: Sequence[bytes] | None) -> bool | None:
     if len(hashes) == 1 and hashes[0] == _sha(response_body):
         return True
     if images:
@@ -236,7 +244,7 @@ def _response_bound(hashes: list[str], response_body: bytes, images: Sequence[by
 
 
 def _binding(
-    signed_text: str, request_body: bytes, response_body: bytes, images: Sequence[bytes] | None
+    signed_text: str, request_body: bytes, response_body: Body, images: Sequence[bytes] | None
 ) -> tuple[bool | None, bool | None]:
     """(request hash matches, response hash matches); None where the format gives nothing to compare."""
     parts = signed_text.split(":")
@@ -262,7 +270,7 @@ def _combine(request_ok: bool | None, response_ok: bool | None) -> bool | None:
 
 
 def content_binding(
-    signed_text: str, *, request_body: bytes, response_body: bytes, images: Sequence[bytes] | None = None
+    signed_text: str, *, request_body: bytes, response_body: Body, images: Sequence[bytes] | None = None
 ) -> bool | None:
     """Whether the signed hashes are those of our bytes: True, False, or None for an uncheckable format.
 
@@ -288,7 +296,7 @@ def _judge_signature(
     base: dict[str, Any],
     text: str,
     signature: str,
-    bodies: tuple[bytes, bytes, Sequence[bytes] | None],
+    bodies: tuple[bytes, Body, Sequence[bytes] | None],
 ) -> VerificationResult:
     expected: str = base["expected_signer"]
     try:
@@ -327,7 +335,7 @@ def evaluate(
     chat_id: str | None,
     signature_payload: Mapping[str, Any] | None,
     request_body: bytes,
-    response_body: bytes,
+    response_body: Body,
     images: Sequence[bytes] | None = None,
     fetch_error: str | None = None,
     provider: str | None = None,

@@ -260,6 +260,40 @@ class Devnet:
         )
         self._providers[spec.name] = ProviderHandle(self, info, runtime)
 
+    def register_external(
+        self,
+        name: str,
+        url: str,
+        *,
+        service_type: str = "chatbot",
+        model: str = "zerog-devnet/external",
+        input_price: int = 10**11,
+        output_price: int = 2 * 10**11,
+    ) -> ProviderInfo:
+        """Register a provider served by someone else at ``url`` (e.g. a test's hostile server), acknowledged.
+
+        It takes the last free provider wallet; the registration is an ordinary ``addOrUpdateService``, so clients
+        find it by discovery. The devnet does not serve or settle it, and ``revert`` forgets it with the chain.
+        """
+        slot = MAX_PROVIDERS - 1
+        if slot < len(self._providers):
+            raise ConfigError(f"no free provider wallet left for {name!r}")
+        wallet, tee = dev_account(FIRST_PROVIDER_INDEX + slot), tee_account(slot)
+        registration = chain.ServiceRegistration(
+            service_type,
+            url,
+            model,
+            "TeeML",
+            input_price,
+            output_price,
+            chain.additional_info(tee.address),
+            tee.address,
+        )
+        chain.register_provider(self.w3, self.contracts, wallet.address, registration, acknowledge=True)
+        return ProviderInfo(
+            name, wallet.address, url, model, service_type, input_price, output_price, tee.address, True
+        )
+
     def _start_router(self, port: int) -> None:
         wallet = self.router_account
         names = [p.name for p in self.providers]

@@ -163,9 +163,16 @@ class ZeroGClientFields(BaseModel):
     rate_limit: RateLimit | None = Field(default_factory=RateLimit, exclude=True)
     """Client-side per-provider limiter (``None`` switches it off, and with it the 429 retries)."""
     timeout: float | None = Field(default=None, alias="request_timeout")
-    """Seconds per request (core default 60)."""
+    """Seconds to connect and per read (core default 60)."""
+    deadline: float | None = None
+    """Seconds one call may take in total, however slowly the provider answers (core default 300)."""
+    max_response_bytes: int | None = None
+    """The largest decoded answer accepted from a provider (core default 32 MiB)."""
     max_retries: int | None = None
     """Retries of rate-limited (429) answers; the failover pool never stacks them on its own loop."""
+    state: str | None = None
+    """Where the wallet's shared state lives: ``"sqlite"``, ``"sqlite:///path.db"``, ``"redis://host:port/db"``;
+    default ``$ZG_STATE_URL``, else this process only (see ``zerog_compute.state``)."""
     client: Any = Field(default=None, exclude=True)
     """An existing ``zerog_compute.ZeroG`` to use instead of building one."""
     async_client: Any = Field(default=None, exclude=True)
@@ -189,6 +196,9 @@ class ZeroGClientFields(BaseModel):
             "funding": observed_policy(self.funding),
             "rate_limit": rate_limit,
             "timeout": self.timeout,
+            "state": self.state,
+            "deadline": self.deadline,
+            "max_response_bytes": self.max_response_bytes,
             "on_pool_event": record_pool_event,
             "client": self.client,
             "async_client": self.async_client,

@@ -21,11 +21,19 @@ from langchain_core.messages import (
     convert_to_openai_messages,
 )
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
-from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
+from langchain_core.output_parsers.openai_tools import make_invalid_tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_function
 
-from zerog_compute import ChatCompletion, ChatCompletionChunk, Usage, ZeroGRecord
+from zerog_compute import (
+    MAX_JSON_DEPTH,
+    ChatCompletion,
+    ChatCompletionChunk,
+    UntrustedJSONError,
+    Usage,
+    ZeroGRecord,
+    parse_json,
+)
 
 MODEL_PROVIDER = "zerog"
 _TOOL_CHOICE_KEYWORDS = ("auto", "none", "required")
@@ -142,16 +150,24 @@ def record_metadata(record: ZeroGRecord | None, *, verification_enabled: bool = 
 
 
 def _tool_calls(raw: Sequence[Mapping[str, Any]]) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """Parse each call's arguments with core's bounded parser: not JSON, not an object, too deep or too large
+    → an invalid tool call, never a crash."""
     calls: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
     for item in raw:
-        try:
-            parsed = parse_tool_call(dict(item), return_id=True)
-        except Exception as exc:  # OutputParserException: arguments that are not JSON
-            invalid.append(make_invalid_tool_call(dict(item), str(exc)))
+        function = item.get("function") if isinstance(item.get("function"), Mapping) else None
+        if function is None or not function.get("name"):
             continue
-        if parsed is not None:
-            calls.append(ToolCall(name=parsed["name"], args=parsed["args"], id=parsed.get("id"), type="tool_call"))
+        arguments = function.get("arguments") or ""
+        try:
+            args = parse_json(arguments) if arguments.strip() else {}
+        except UntrustedJSONError as exc:
+            invalid.append(make_invalid_tool_call(dict(item), f"tool call arguments are not usable: {exc}"))
+            continue
+        if not isinstance(args, dict):
+            invalid.append(make_invalid_tool_call(dict(item), "tool call arguments are not a JSON object"))
+            continue
+        calls.append(ToolCall(name=str(function["name"]), args=args, id=item.get("id"), type="tool_call"))
     return calls, invalid
 
 
@@ -187,7 +203,62 @@ def completion_to_result(completion: ChatCompletion, extra: Mapping[str, Any] | 
     return ChatResult(generations=generations, llm_output={"model_name": completion.model})
 
 
-def chunk_to_generation(chunk: ChatCompletionChunk, extra: Mapping[str, Any] | None = None) -> ChatGenerationChunk:
+class ArgsGuard:
+    """Keeps a stream's tool-call arguments parseable: langchain-core joins the fragments and parses them with
+    ``json.loads``, which a provider can crash with arguments nested 100,000 deep. Fragments that would nest
+    deeper than core's limit are dropped and replaced by one unbalanced ``]``, which makes the call an
+    ``invalid_tool_call`` when the chunks are merged."""
+
+    def __init__(self, max_depth: int = MAX_JSON_DEPTH) -> None:
+        self.max_depth = max_depth
+        self._scans: dict[int, _Scan] = {}
+
+    def args(self, index: int | None, fragment: str | None) -> str | None:
+        if not fragment:
+            return fragment
+        scan = self._scans.setdefault(index if index is not None else -1, _Scan())
+        if scan.poisoned:
+            return None
+        if scan.fits(fragment, self.max_depth):
+            return fragment
+        scan.poisoned = True
+        return "]"
+
+
+class _Scan:
+    """Nesting depth of a JSON text fed in pieces (brackets inside strings do not count)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False
+        self.poisoned = False
+
+    def fits(self, fragment: str, max_depth: int) -> bool:
+        depth, in_string, escaped = self.depth, self.in_string, self.escaped
+        for char in fragment:
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char in "[{":
+                depth += 1
+                if depth > max_depth:
+                    return False
+            elif char in "]}":
+                depth -= 1
+        self.depth, self.in_string, self.escaped = depth, in_string, escaped
+        return True
+
+
+def chunk_to_generation(
+    chunk: ChatCompletionChunk, extra: Mapping[str, Any] | None = None, guard: ArgsGuard | None = None
+) -> ChatGenerationChunk:
     """One ``ChatCompletionChunk`` → ``ChatGenerationChunk`` (the usage chunk carries usage and ``extra``)."""
     content = ""
     tool_chunks: list[ToolCallChunk] = []
@@ -200,10 +271,11 @@ def chunk_to_generation(chunk: ChatCompletionChunk, extra: Mapping[str, Any] | N
         content = delta.content or ""
         for call in delta.tool_calls or []:
             function = call.function
+            arguments = function.arguments if function else None
             tool_chunks.append(
                 ToolCallChunk(
                     name=function.name if function else None,
-                    args=function.arguments if function else None,
+                    args=guard.args(call.index, arguments) if guard is not None else arguments,
                     id=call.id,
                     index=call.index,
                     type="tool_call_chunk",

@@ -27,11 +27,12 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import Self
 
-from zerog_compute import Network, Strategy, VerificationResult, ZeroGRecord
+from zerog_compute import DEFAULT_STRATEGY, Network, Strategy, VerificationResult, ZeroGRecord
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
 from ._convert import (
     MODEL_PROVIDER,
+    ArgsGuard,
     chunk_to_generation,
     completion_to_result,
     format_tool_choice,
@@ -91,7 +92,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
     """A single provider address (no failover)."""
     providers: list[str] | None = None
     """Provider addresses for a failover pool, tried in ``strategy`` order (Direct mode only)."""
-    strategy: Strategy = "priority"
+    strategy: Strategy = DEFAULT_STRATEGY
     """Pool order; in Router mode ``price`` / ``latency`` become the Router's sort order (``X-0G-Provider-Sort``)."""
     pool_options: dict[str, Any] = Field(default_factory=dict)
     """More ``zg.pool(...)`` options: cooldown, deadline, verifiable_only, max_input_price, allow, deny, on_event
@@ -269,16 +270,18 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         model, params = self._request(stop, kwargs)
+        guard = ArgsGuard()
         with collecting(sink(run_manager, fallback=True)) as events:
             last = None
             for chunk in self._create(model, messages=to_openai_messages(messages), stream=True, **params):
                 if chunk.zerog is not None:  # the final chunk: let the core finish first (its success event)
                     last = chunk
                     continue
-                yield self._emit(chunk_to_generation(chunk), run_manager)
+                yield self._emit(chunk_to_generation(chunk, guard=guard), run_manager)
             if last is not None:
                 self._settle(last.zerog)
-                yield self._emit(chunk_to_generation(last, self._metadata(last.zerog, events)), run_manager)
+                generation = chunk_to_generation(last, self._metadata(last.zerog, events), guard)
+                yield self._emit(generation, run_manager)
 
     @staticmethod
     def _emit(generation: ChatGenerationChunk, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
@@ -294,6 +297,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         model, params = self._request(stop, kwargs)
+        guard = ArgsGuard()
         with collecting() as events:
             try:
                 stream = await self._acreate(model, messages=to_openai_messages(messages), stream=True, **params)
@@ -303,14 +307,14 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
                     if chunk.zerog is not None:
                         last = chunk
                         continue
-                    generation = chunk_to_generation(chunk)
+                    generation = chunk_to_generation(chunk, guard=guard)
                     if run_manager is not None:
                         await run_manager.on_llm_new_token(generation.text, chunk=generation)
                     yield generation
                 await adispatch(run_manager, events)
                 if last is not None:
                     await self._asettle(last.zerog)
-                    generation = chunk_to_generation(last, self._metadata(last.zerog, events))
+                    generation = chunk_to_generation(last, self._metadata(last.zerog, events), guard)
                     if run_manager is not None:
                         await run_manager.on_llm_new_token(generation.text, chunk=generation)
                     yield generation

@@ -9,7 +9,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import Self
 
-from zerog_compute import EmbeddingsResponse, Strategy
+from zerog_compute import DEFAULT_STRATEGY, EmbeddingsResponse, Strategy
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
 
@@ -38,7 +38,7 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
     model: str | None = Field(default=None, alias="model_name")
     provider: str | None = None
     providers: list[str] | None = None
-    strategy: Strategy = "priority"
+    strategy: Strategy = DEFAULT_STRATEGY
     pool_options: dict[str, Any] = Field(default_factory=dict)
     chunk_size: int = Field(default=256, ge=1, le=2048)
     """Texts per request (a provider accepts at most 2048 inputs)."""

@@ -76,7 +76,12 @@ def proxy(s: Session) -> int:
         raise ConfigurationError("pass --model MODEL (providers are discovered) or --provider ADDRESS (repeatable)")
     funding = FundingPolicy.of(min_balance=args.fund_min, target_balance=args.fund_target) if args.auto_fund else None
     zg = AsyncZeroG(
-        private_key=key, network=args.network, rpc_url=args.rpc, verification=args.verification, funding=funding
+        private_key=key,
+        network=args.network,
+        rpc_url=args.rpc,
+        verification=args.verification,
+        funding=funding,
+        state=args.state,
     )
     token = _announce(s)
     serve(

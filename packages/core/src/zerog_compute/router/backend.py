@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import is_address, to_checksum_address
 
 from .. import payloads, ratelimit
+from .._bounds import Deadline
 from .._io import Emit, Flow, Http, HttpResult, OpenStream, ReadChunk, Sleep, StreamStart, TransportError, loads_json
 from ..backend import BackendName, Call, Completed
 from ..errors import ConfigurationError, ProviderError, ProviderUnavailableError, ZeroGError
@@ -66,7 +67,7 @@ def _check_pool(pool: PoolState) -> None:
         names = ", ".join(used + (["strategy='round_robin'"] if config.strategy == "round_robin" else []))
         raise ConfigurationError(
             f"the Router chooses providers itself and cannot apply {names}: in Router mode a pool takes only "
-            "model= and strategy='price'|'latency'|'priority' (pin one provider with provider=...)"
+            "model= and strategy='soonest'|'priority'|'price'|'latency' (pin one provider with provider=...)"
         )
 
 
@@ -125,11 +126,12 @@ def after_failure(state: RouterState, error: ZeroGError, attempt: int) -> Flow[N
 
 def exchange(state: RouterState, request: RouterRequest, *, stream: bool) -> Flow[Any]:
     """The send/retry loop of Router mode: the 200 answer (an ``HttpResult``, or a ``StreamStart`` left open)."""
-    attempt = 0
+    attempt, deadline = 0, Deadline.after(state.deadline)  # one deadline for every try and every read
     while True:
         kind = OpenStream if stream else Http
+        limit = state.max_response_bytes
         try:
-            answer = yield kind("POST", request.url, request.headers, request.body, state.timeout)
+            answer = yield kind("POST", request.url, request.headers, request.body, state.timeout, limit, deadline)
         except TransportError:
             raise  # a stream's: the streaming flow reports it
         except ProviderUnavailableError as exc:

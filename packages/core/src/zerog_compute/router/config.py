@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from .._bounds import DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES
 from .._context import TTLCache
 from ..errors import ConfigurationError
 from ..networks import Network, devnet_file
@@ -41,6 +42,8 @@ class RouterState:
         self.verification: VerificationPolicy = verification
         self.timeout = timeout
         self.max_retries = max_retries
+        self.deadline = DEFAULT_DEADLINE
+        self.max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES
         self.models: TTLCache[str, list[RouterModel]] = TTLCache(LISTING_TTL_S)
         self.providers: TTLCache[str, list[RouterProvider]] = TTLCache(LISTING_TTL_S)
 

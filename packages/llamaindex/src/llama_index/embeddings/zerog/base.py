@@ -10,7 +10,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, SecretStr, model_validator
 from llama_index.llms.zerog._client import PoolHookField, ZeroGConnection, cached_pool, check_target, pool_settings
 
-from zerog_compute import AsyncZeroG, EmbeddingsResponse, Strategy
+from zerog_compute import DEFAULT_STRATEGY, AsyncZeroG, EmbeddingsResponse, Strategy
 from zerog_compute import ZeroG as ZeroGClient
 
 DEFAULT_BATCH_SIZE = 64
@@ -50,7 +50,11 @@ class ZeroGEmbedding(ZeroGConnection, BaseEmbedding):
     model: str | None = Field(default=None, description="Model id; None: the provider's registered model.")
     provider: str | None = Field(default=None, description="The one provider to use (0x address).")
     providers: list[str] | None = Field(default=None, description="Providers for client-side failover.")
-    strategy: Strategy = Field(default="priority", description="Failover order: priority, price, latency, round_robin.")
+    strategy: Strategy = Field(
+        default=DEFAULT_STRATEGY,
+        description="Failover order: soonest (free by the rate limits, then list order), priority, price, latency, "
+        "round_robin.",
+    )
     pool_options: dict[str, Any] = Field(default_factory=dict, description="Failover options (see ZeroG).")
     on_event: PoolHookField = Field(default=None, exclude=True, description="Called with every failover event.")
     dimensions: int | None = Field(default=None, gt=0, description="Requested vector size, if the model supports it.")

@@ -70,11 +70,22 @@ class ZeroGConnection(BaseModel):
         default=None, description="Router mode: the Router's base URL; default $ZG_ROUTER_URL, else the hosted Router."
     )
     timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    deadline: float | None = Field(
+        default=None, gt=0, description="Seconds one call may take in total (None: the core's 300 s)."
+    )
+    max_response_bytes: int | None = Field(
+        default=None, gt=0, description="The largest decoded answer accepted (None: the core's 32 MiB)."
+    )
     rate_limit: RateLimit | None = Field(
         default_factory=RateLimit, description="Client-side per-provider limits (None: no client-side limiting)."
     )
     funding: FundingField = Field(
         default=None, exclude=True, description="Opt-in auto-funding policy; None never moves funds by itself."
+    )
+    state: str | None = Field(
+        default=None,
+        description="Where the wallet's shared state lives: 'sqlite', 'sqlite:///path.db' or 'redis://host:port/db'; "
+        "default $ZG_STATE_URL, else this process only.",
     )
 
     _holder: LazyClients = PrivateAttr(default_factory=LazyClients)
@@ -99,6 +110,9 @@ class ZeroGConnection(BaseModel):
             funding=self.funding,
             rate_limit=self.rate_limit,
             timeout=self.timeout,
+            state=self.state,
+            deadline=self.deadline,
+            max_response_bytes=self.max_response_bytes,
             client=client,
             async_client=async_client,
         )

@@ -30,7 +30,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 
-from zerog_compute import ChatCompletion, ChatCompletionChunk, ZeroGRecord
+from zerog_compute import ChatCompletion, ChatCompletionChunk, UntrustedJSONError, ZeroGRecord, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,9 @@ def has_images(messages: Sequence[ChatMessage]) -> bool:
 
 def _kwargs_block(name: str, call_id: str | None, arguments: str) -> ToolCallBlock:
     try:
-        parsed: dict[str, Any] | str = json.loads(arguments) if arguments else {}
-    except ValueError:
-        parsed = arguments  # partial or invalid JSON: keep the text, tool_selections parses leniently
+        parsed: dict[str, Any] | str = parse_json(arguments) if arguments else {}
+    except UntrustedJSONError:
+        parsed = arguments  # partial or invalid JSON: keep the text, tool_selections parses leniently (or refuses)
     if not isinstance(parsed, (dict, str)):
         parsed = arguments
     return ToolCallBlock(tool_call_id=call_id, tool_name=name, tool_kwargs=parsed)
@@ -300,14 +300,27 @@ def tool_selections(response: ChatResponse, error_on_no_tool_call: bool = True) 
     for block in blocks:
         kwargs = block.tool_kwargs
         if isinstance(kwargs, str):
-            try:
-                kwargs = parse_partial_json(kwargs) if kwargs.strip() else {}
-            except (ValueError, TypeError):
-                kwargs = {}
+            kwargs = _lenient_kwargs(block.tool_name, kwargs)
         selections.append(
             ToolSelection(tool_id=block.tool_call_id or "", tool_name=block.tool_name, tool_kwargs=kwargs)
         )
     return selections
+
+
+def _lenient_kwargs(tool: str, text: str) -> dict[str, Any]:
+    """Arguments that may be partial JSON; too deep or too large for any parser: ValueError, never a crash."""
+    if not text.strip():
+        return {}
+    try:
+        parsed = parse_json(text)
+    except UntrustedJSONError as exc:
+        if exc.reason != "malformed":
+            raise ValueError(f"the model's arguments for tool {tool!r} cannot be used: {exc}") from None
+        try:
+            parsed = parse_partial_json(text)
+        except (ValueError, TypeError):
+            return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def resolve_tool_choice(tool_choice: str | dict[str, Any] | None, tool_required: bool) -> str | dict[str, Any]:

@@ -28,7 +28,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 
-from zerog_compute import AsyncZeroG, ChatCompletion, ChatCompletionChunk, Strategy, ZeroGRecord
+from zerog_compute import DEFAULT_STRATEGY, AsyncZeroG, ChatCompletion, ChatCompletionChunk, Strategy, ZeroGRecord
 from zerog_compute import ZeroG as ZeroGClient
 
 from ._catalog import Catalog, supports_images, supports_tools
@@ -53,7 +53,8 @@ class ZeroG(ZeroGConnection, FunctionCallingLLM):
     Choose where requests go with one of:
 
     * ``provider="0x..."``: one provider;
-    * ``providers=["0x...", "0x..."]``: client-side failover in that order (or ``strategy=``);
+    * ``providers=["0x...", "0x..."]``: client-side failover in that order, sending to whichever can take the
+      request first when rate limits bite (or ``strategy=``);
     * ``model="org/name"`` alone: failover over every provider discovered for the model.
 
     The private key comes from ``private_key=`` or ``$ZG_PRIVATE_KEY``; it is never a field, so it is
@@ -73,7 +74,11 @@ class ZeroG(ZeroGConnection, FunctionCallingLLM):
     model: str | None = Field(default=None, description="Model id; None: the provider's registered model.")
     provider: str | None = Field(default=None, description="The one provider to use (0x address).")
     providers: list[str] | None = Field(default=None, description="Providers for client-side failover.")
-    strategy: Strategy = Field(default="priority", description="Failover order: priority, price, latency, round_robin.")
+    strategy: Strategy = Field(
+        default=DEFAULT_STRATEGY,
+        description="Failover order: soonest (free by the rate limits, then list order), priority, price, latency, "
+        "round_robin.",
+    )
     pool_options: dict[str, Any] = Field(
         default_factory=dict,
         description="Failover options: cooldown, deadline, verifiable_only, max_input_price, max_output_price, "

@@ -33,7 +33,7 @@ from llama_index.core.schema import ImageNode
 from llama_index.llms.zerog import ZeroG
 from llama_index.llms.zerog._client import PoolHookField, ZeroGConnection
 
-from zerog_compute import AsyncZeroG, Strategy
+from zerog_compute import DEFAULT_STRATEGY, AsyncZeroG, Strategy
 from zerog_compute import ZeroG as ZeroGClient
 
 SHARED_FIELDS = (
@@ -53,6 +53,8 @@ SHARED_FIELDS = (
     "verification",
     "await_verification",
     "timeout",
+    "deadline",
+    "max_response_bytes",
     "rate_limit",
     "funding",
 )
@@ -82,7 +84,7 @@ class ZeroGMultiModal(ZeroGConnection, MultiModalLLM):
     model: str | None = Field(default=None, description="Model id; None: the provider's registered model.")
     provider: str | None = Field(default=None, description="The one provider to use (0x address).")
     providers: list[str] | None = Field(default=None, description="Providers for client-side failover.")
-    strategy: Strategy = Field(default="priority", description="Failover order.")
+    strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Failover order.")
     pool_options: dict[str, Any] = Field(default_factory=dict, description="Failover options (see ZeroG).")
     on_event: PoolHookField = Field(default=None, exclude=True, description="Called with every failover event.")
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="Sampling temperature.")

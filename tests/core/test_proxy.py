@@ -17,13 +17,16 @@ import pytest
 import uvicorn
 
 from zerog_compute import AsyncZeroG
-from zerog_compute.proxy import build_app
+from zerog_compute.proxy import build_app, new_token
 from zerog_devnet import Devnet
 from zerog_devnet.anvil import free_port
 
 from .conftest import devnet_network
 
 pytestmark = pytest.mark.devnet
+
+TOKEN = new_token()
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
@@ -36,7 +39,10 @@ def proxy_url(devnet: Devnet) -> Iterator[str]:
     def run() -> None:
         async def main() -> None:
             async with AsyncZeroG(private_key=devnet.users[0].private_key, network=devnet_network(devnet)) as zg:
-                app = build_app(zg, model=devnet.provider("chat-a").info.model)
+                # allow_any_model: the open routing these tests rely on; tests/adversarial checks the default
+                app = build_app(
+                    zg, model=devnet.provider("chat-a").info.model, token=TOKEN, port=port, allow_any_model=True
+                )
                 server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
                 holder["server"] = server
                 task = asyncio.create_task(server.serve())
@@ -56,7 +62,7 @@ def proxy_url(devnet: Devnet) -> Iterator[str]:
 
 
 def test_openai_sdk_chat_through_the_proxy(proxy_url: str, devnet: Devnet) -> None:
-    client = openai.OpenAI(base_url=proxy_url, api_key="unused")
+    client = openai.OpenAI(base_url=proxy_url, api_key=TOKEN)
     raw = client.chat.completions.with_raw_response.create(
         model="default", messages=[{"role": "user", "content": "What is 2 + 3?"}]
     )
@@ -68,7 +74,7 @@ def test_openai_sdk_chat_through_the_proxy(proxy_url: str, devnet: Devnet) -> No
 
 
 def test_streaming_passes_chunks_and_ends_with_the_record(proxy_url: str) -> None:
-    client = openai.OpenAI(base_url=proxy_url, api_key="unused")
+    client = openai.OpenAI(base_url=proxy_url, api_key=TOKEN)
     stream = client.chat.completions.create(
         model="default", messages=[{"role": "user", "content": "What is 2 + 3?"}], stream=True
     )
@@ -78,6 +84,7 @@ def test_streaming_passes_chunks_and_ends_with_the_record(proxy_url: str) -> Non
         "POST",
         f"{proxy_url}/chat/completions",
         json={"model": "default", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        headers=AUTH,
     ) as response:
         body = response.read().decode()
     assert ': zerog {"provider":' in body and body.rstrip().endswith("data: [DONE]")
@@ -85,7 +92,7 @@ def test_streaming_passes_chunks_and_ends_with_the_record(proxy_url: str) -> Non
 
 def test_failover_and_errors_through_the_proxy(proxy_url: str, devnet: Devnet) -> None:
     devnet.provider("chat-a").faults.set(http_status=502)
-    client = openai.OpenAI(base_url=proxy_url, api_key="unused", max_retries=0)
+    client = openai.OpenAI(base_url=proxy_url, api_key=TOKEN, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
         model="default", messages=[{"role": "user", "content": "hi"}]
     )
@@ -95,7 +102,7 @@ def test_failover_and_errors_through_the_proxy(proxy_url: str, devnet: Devnet) -
 
 
 def test_embeddings_and_models(proxy_url: str, devnet: Devnet) -> None:
-    client = openai.OpenAI(base_url=proxy_url, api_key="unused")
+    client = openai.OpenAI(base_url=proxy_url, api_key=TOKEN)
     models = [m.id for m in client.models.list()]
     assert models == [devnet.provider("chat-a").info.model]
     result = client.embeddings.create(model=devnet.provider("embed").info.model, input=["hello world"])
@@ -121,6 +128,8 @@ def test_zerog_proxy_command(devnet: Devnet, tmp_path: Path) -> None:
         devnet.provider("chat-a").info.address,
         "--port",
         str(port),
+        "--token-file",
+        str(tmp_path / "proxy-token"),
     ]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -131,9 +140,10 @@ def test_zerog_proxy_command(devnet: Devnet, tmp_path: Path) -> None:
                     f"http://127.0.0.1:{port}/v1/chat/completions",
                     timeout=10,
                     json={"model": "default", "messages": [{"role": "user", "content": "What is 2 + 3?"}]},
+                    headers={"Authorization": f"Bearer {(tmp_path / 'proxy-token').read_text().strip()}"},
                 )
                 break
-            except httpx.ConnectError:
+            except (httpx.ConnectError, FileNotFoundError):
                 assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 time.sleep(0.2)
         assert reply.json()["choices"][0]["message"]["content"] == "2 + 3 = 5"

@@ -14,8 +14,9 @@ Directives: an HTML comment on the last non-blank line before the fence, e.g.
 * ``skip reason="..."``: not run (the reason is required and shows in the report);
 * ``wallet=new``: ``ZG_PRIVATE_KEY`` is a devnet user with no ledger yet; ``wallet=none``: no key at all;
 * ``router``: ``ZG_ROUTER_API_KEY`` / ``ZG_ROUTER_MANAGEMENT_KEY`` hold the devnet Router emulator's keys;
-* ``proxy``: a ``zerog proxy --model zerog-devnet/scripted-chat --auto-fund`` runs for the block, and
-  ``127.0.0.1:8788`` in the block points to it.
+* ``proxy``: a ``zerog proxy --model zerog-devnet/scripted-chat --model zerog-devnet/scripted-embed --auto-fund``
+  runs for the block, ``127.0.0.1:8788`` in the block points to it, and ``HOME`` is the block's temporary
+  directory, where the proxy wrote its token (``~/.zerog/proxy-token``).
 
 Placeholders (:meth:`Values.placeholders`) are replaced by devnet values before a block runs: ``0xPROVIDER`` and the
 other ``0x…Provider`` names by provider addresses, the example model ids of the adapter READMEs by the devnet
@@ -55,7 +56,7 @@ from zerog_compute import AsyncZeroG, ZeroG
 from zerog_compute.cli import main as zerog_main
 from zerog_compute.cli.app import build_parser
 from zerog_compute.funding import FundingPolicy
-from zerog_compute.proxy import build_app
+from zerog_compute.proxy import build_app, new_token, write_token_file
 from zerog_devnet import Devnet
 from zerog_devnet.anvil import free_port
 
@@ -64,6 +65,7 @@ pytestmark = pytest.mark.devnet
 ROOT = Path(__file__).resolve().parents[2]
 NEURON = 10**18
 CHAT_MODEL = "zerog-devnet/scripted-chat"
+EMBED_MODEL = "zerog-devnet/scripted-embed"
 PROXY_DEFAULT = "127.0.0.1:8788"
 FENCE = re.compile(r"^```(\w*)\s*$")
 DIRECTIVE = re.compile(r"^<!--\s*snippet:(?P<body>.*?)-->\s*$")
@@ -244,9 +246,11 @@ def set_environment(monkeypatch: pytest.MonkeyPatch, values: Values, snippet: Sn
 
 
 @contextlib.contextmanager
-def proxy() -> Iterator[str]:
-    """What ``zerog proxy --model zerog-devnet/scripted-chat --auto-fund`` runs, on a free port; yields host:port."""
+def proxy(token_file: Path) -> Iterator[str]:
+    """What ``zerog proxy --model <chat> --model <embed> --auto-fund`` runs, on a free port; yields host:port."""
     port = free_port()
+    token = new_token()
+    write_token_file(token, token_file)
     ready = threading.Event()
     servers: list[uvicorn.Server] = []
     failures: list[BaseException] = []
@@ -256,7 +260,10 @@ def proxy() -> Iterator[str]:
             funding = FundingPolicy.of(min_balance="2", target_balance="3")
             async with AsyncZeroG(funding=funding) as zg:  # key and network from the environment
                 config = uvicorn.Config(
-                    build_app(zg, model=CHAT_MODEL), host="127.0.0.1", port=port, log_level="warning"
+                    build_app(zg, model=[CHAT_MODEL, EMBED_MODEL], token=token, port=port),
+                    host="127.0.0.1",
+                    port=port,
+                    log_level="warning",
                 )
                 server = uvicorn.Server(config)
                 servers.append(server)
@@ -385,7 +392,8 @@ def test_snippet(
     replacements = values.placeholders()
     with contextlib.ExitStack() as stack:
         if "proxy" in snippet.options:
-            replacements[PROXY_DEFAULT] = stack.enter_context(proxy())
+            monkeypatch.setenv("HOME", str(tmp_path))
+            replacements[PROXY_DEFAULT] = stack.enter_context(proxy(tmp_path / ".zerog" / "proxy-token"))
         if snippet.language == "bash" and "CHAT_ID" in snippet.code:
             replacements["CHAT_ID"] = chat_id(values.provider("chat-a"))
         code = substitute(snippet.code, replacements)

@@ -169,7 +169,11 @@ def _inference_commands(sub: Any) -> None:
     p.add_argument("provider", metavar="PROVIDER", type=provider_arg, help="provider address (0x...)")
 
     p = _command(sub, "proxy", _proxy.proxy, "serve an OpenAI-compatible API on loopback backed by 0G providers")
-    p.add_argument("--model", help="the model to serve (its providers are discovered and used with failover)")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="a model to serve (repeatable; the first is 'default'); its providers are discovered, with failover",
+    )
     p.add_argument("--provider", action="append", type=provider_arg, help="use this provider (repeatable, in order)")
     p.add_argument("--port", type=int, default=8788, help="port (default 8788)")
     p.add_argument(
@@ -184,6 +188,7 @@ def _inference_commands(sub: Any) -> None:
         help="share the wallet's limits, budget and chain writes with other processes: sqlite, sqlite:///path.db or "
         "redis://host:port/db (default $ZG_STATE_URL, else this process only)",
     )
+    _proxy.add_access_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

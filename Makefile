@@ -64,6 +64,7 @@ bench: install
 	$(RUN) python bench/devnet_startup.py
 	$(RUN) python bench/verify_throughput.py
 	$(RUN) python bench/overhead.py
+	$(RUN) python bench/state_overhead.py
 
 devnet: install
 	$(RUN) zerog-devnet up

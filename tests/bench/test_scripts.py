@@ -78,3 +78,39 @@ def test_verify_throughput_reports_ratios_to_eth_account() -> None:
 def test_devnet_startup_runs() -> None:
     out, _ = run("devnet_startup.py", "--runs", "1")
     assert "ratio devnet/anvil" in out and "load average" in out
+
+
+@pytest.mark.devnet
+def test_state_overhead_measures_every_store_beside_the_floor() -> None:
+    out, summary = run(
+        "state_overhead.py", "--n", "20", "--rounds", "2", "--requests", "3", "--batch", "2", "--warmup", "1", "--json"
+    )
+    assert summary is not None and "load average" in out and summary["floor_p50_ms"] > 0
+    measured = [r["store"] for r in summary["micro"]]
+    redis = ["redis"] if shutil.which("redis-server") else []
+    assert measured == ["memory", "sqlite", *redis]
+    assert redis or "redis-server" in summary["skipped"]["redis"]  # skipped, saying why
+    for r in summary["micro"]:
+        assert r["n"] == 20 and r["p50_ms"] > 0 and set(r["op_p50_ms"]) == {"tally", "take", "release", "record_fee"}
+        assert r["share_of_floor"] == r["p50_ms"] / summary["floor_p50_ms"]
+        assert r["goal_ms"] == {"memory": 0.02, "sqlite": 0.3, "redis": 0.5}[r["store"]]
+    e2e = {r["client"]: r for r in summary["e2e"]}
+    assert list(e2e) == ["raw", "bare", *measured]
+    for name, r in e2e.items():
+        assert r["requests"] == 3 and r["errors"] == 0 and r["rpcs_per_request"] == 0, name
+        assert (r["added_vs_bare_ms"] is None) == (name in ("raw", "bare")), name
+    assert e2e["raw"]["p50_vs_floor"] == 1.0
+
+
+@pytest.mark.devnet
+def test_state_overhead_without_end_to_end_still_measures_the_floor() -> None:
+    _, summary = run("state_overhead.py", "--stores", "memory", "--n", "5", "--requests", "2", "--no-e2e", "--json")
+    assert summary is not None and summary["e2e"] == [] and summary["floor_p50_ms"] > 0
+    assert [r["store"] for r in summary["micro"]] == ["memory"] and summary["skipped"] == {}
+
+
+def test_state_overhead_rejects_unknown_stores() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "state_overhead.py"), "--stores", "memory,mysql"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "mysql" in proc.stderr

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -13,6 +10,8 @@ import pytest
 
 from zerog_compute import AsyncZeroG, Network, ZeroG
 from zerog_devnet import Devnet
+
+from .._redis import redis_server
 
 
 def devnet_network(net: Devnet) -> Network:
@@ -55,40 +54,9 @@ def expected_chat_fee(net: Devnet, usage: Any, name: str = "chat-a") -> int:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``redis-server`` on a free loopback port, in a temporary directory, without persistence."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip(
-            "redis-server is not installed (Debian: apt-get install redis-server; `make install` does it as root)"
-        )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(workdir),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start on port {port}") from None
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(redis_server(tmp_path_factory.mktemp("redis")))
+        except LookupError as exc:
+            pytest.skip(str(exc))
+        yield url

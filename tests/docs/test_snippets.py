@@ -16,7 +16,9 @@ Directives: an HTML comment on the last non-blank line before the fence, e.g.
 * ``router``: ``ZG_ROUTER_API_KEY`` / ``ZG_ROUTER_MANAGEMENT_KEY`` hold the devnet Router emulator's keys;
 * ``proxy``: a ``zerog proxy --model zerog-devnet/scripted-chat --model zerog-devnet/scripted-embed --auto-fund``
   runs for the block, ``127.0.0.1:8788`` in the block points to it, and ``HOME`` is the block's temporary
-  directory, where the proxy wrote its token (``~/.zerog/proxy-token``).
+  directory, where the proxy wrote its token (``~/.zerog/proxy-token``);
+* ``redis``: a real ``redis-server`` runs for the block on a free loopback port, and ``redis://127.0.0.1:6379/0``
+  in the block points to it (the block skips, saying why, where ``redis-server`` is not installed).
 
 Placeholders (:meth:`Values.placeholders`) are replaced by devnet values before a block runs: ``0xPROVIDER`` and the
 other ``0x…Provider`` names by provider addresses, the example model ids of the adapter READMEs by the devnet
@@ -60,6 +62,8 @@ from zerog_compute.proxy import build_app, new_token, write_token_file
 from zerog_devnet import Devnet
 from zerog_devnet.anvil import free_port
 
+from .._redis import redis_server
+
 pytestmark = pytest.mark.devnet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +71,11 @@ NEURON = 10**18
 CHAT_MODEL = "zerog-devnet/scripted-chat"
 EMBED_MODEL = "zerog-devnet/scripted-embed"
 PROXY_DEFAULT = "127.0.0.1:8788"
+REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
 FENCE = re.compile(r"^```(\w*)\s*$")
 DIRECTIVE = re.compile(r"^<!--\s*snippet:(?P<body>.*?)-->\s*$")
 KNOWN_LANGUAGES = ("python", "bash")
-SETUP_FLAGS = ("router", "proxy")
+SETUP_FLAGS = ("router", "proxy", "redis")
 WALLETS = ("funded", "new", "none")
 ZG_ENV = (
     "ZG_PRIVATE_KEY",
@@ -394,6 +399,11 @@ def test_snippet(
         if "proxy" in snippet.options:
             monkeypatch.setenv("HOME", str(tmp_path))
             replacements[PROXY_DEFAULT] = stack.enter_context(proxy(tmp_path / ".zerog" / "proxy-token"))
+        if "redis" in snippet.options:
+            try:
+                replacements[REDIS_DEFAULT] = stack.enter_context(redis_server(tmp_path))
+            except LookupError as exc:
+                pytest.skip(f"{snippet.id}: {exc}")
         if snippet.language == "bash" and "CHAT_ID" in snippet.code:
             replacements["CHAT_ID"] = chat_id(values.provider("chat-a"))
         code = substitute(snippet.code, replacements)

@@ -103,3 +103,20 @@ def test_toolkit_shares_one_connection_and_gates_transfers(lc: LcNet) -> None:
     transfer = gated[-1]
     assert isinstance(transfer, ZeroGTransferTool) and transfer.max_transfer == Decimal("0.25")
     assert transfer.zerog_clients is not toolkit.zerog_clients and transfer.rate_limit is None
+
+
+def test_tools_and_toolkit_pass_state_and_bounds_to_their_client(lc: LcNet, tmp_path: Path) -> None:
+    """``state=``, ``deadline=`` and ``max_response_bytes=`` reach the clients the tools build, as for ChatZeroG."""
+    url = f"sqlite://{tmp_path / 'tools.db'}"
+    bounds = {"state": url, "deadline": 42.0, "max_response_bytes": 12345}
+    balance = ZeroGBalanceTool(**lc.connection(), **bounds)
+    assert json.loads(balance.invoke({}))["address"] == lc.net.users[0].address
+    client = balance.zerog_clients.sync()
+    assert client._wallet_state.store.url == url
+    assert (client._ctx.deadline, client._ctx.max_response_bytes) == (42.0, 12345)
+    toolkit = ZeroGToolkit(**lc.connection(), **bounds)
+    for tool in toolkit.get_tools():
+        kwargs = tool.zerog_clients.client_kwargs()  # type: ignore[attr-defined]
+        assert {name: kwargs[name] for name in bounds} == bounds, tool.name
+    plain = ZeroGProvidersTool(**lc.connection()).zerog_clients.client_kwargs()
+    assert not {"state", "deadline", "max_response_bytes"} & set(plain)  # unset: the core's defaults

@@ -137,3 +137,22 @@ async def test_reader_async(akit: Kit, recordings: list[Path]) -> None:
     assert [d.metadata["file_name"] for d in docs] == ["standup.wav", "retro.wav"]
     lazy = [d async for d in reader.alazy_load_data(recordings[1])]
     assert lazy[0].text == docs[1].text and lazy[0].metadata["verdict"] == "verified"
+
+
+def test_reader_and_tool_spec_pass_state_and_bounds_to_their_client(
+    kit: Kit, recordings: list[Path], tmp_path: Path
+) -> None:
+    """``state=``, ``deadline=`` and ``max_response_bytes=`` reach the clients they build, as for the LLM classes."""
+    url = f"sqlite://{tmp_path / 'components.db'}"
+    bounds = {"state": url, "deadline": 42.0, "max_response_bytes": 1 << 20}
+    reader = kit.reader(**bounds)
+    assert reader.load_data(recordings[0])[0].metadata["verdict"] == "verified"
+    client = reader._holder.sync()
+    assert client._wallet_state.store.url == url
+    assert (client._ctx.deadline, client._ctx.max_response_bytes) == (42.0, 1 << 20)
+    tools = kit.tools(**bounds)
+    assert tools.get_balance().startswith(f"Wallet {kit.net.users[0].address}")
+    built = tools._holder.sync()
+    assert built._wallet_state is client._wallet_state  # one wallet, one state in the store both name
+    assert {name: tools._holder.client_kwargs()[name] for name in bounds} == bounds
+    assert not {"state", "deadline", "max_response_bytes"} & set(kit.tools()._holder.client_kwargs())

@@ -39,8 +39,9 @@ class ZeroGTranscriptionReader(BaseReader):
         providers: several providers in failover order.
         model: model id (None: the provider's registered model).
         await_verification: wait for the TEE signature check so ``verdict`` is final (default True).
-        private_key, router_api_key, router_url, network, verification, timeout, rate_limit, client,
-            async_client: as for ``ZeroG``.
+        private_key, router_api_key, router_url, network, verification, timeout, rate_limit, state, deadline,
+            max_response_bytes, client, async_client: as for ``ZeroG`` (``state`` names where the wallet's
+            shared state lives: ``"sqlite"``, ``"redis://..."``; default ``$ZG_STATE_URL``, else this process).
     """
 
     def __init__(
@@ -59,6 +60,9 @@ class ZeroGTranscriptionReader(BaseReader):
         verification: VerificationPolicy = "warn",
         timeout: float = 120.0,
         rate_limit: RateLimit | None = RateLimit(),
+        state: str | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int | None = None,
         client: ZeroGClient | None = None,
         async_client: AsyncZeroG | None = None,
     ) -> None:
@@ -73,6 +77,9 @@ class ZeroGTranscriptionReader(BaseReader):
             verification=verification,
             rate_limit=rate_limit,
             timeout=timeout,
+            state=state,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
             client=client,
             async_client=async_client,
         )

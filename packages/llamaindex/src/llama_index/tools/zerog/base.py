@@ -58,7 +58,8 @@ class ZeroGToolSpec(BaseToolSpec):
         max_fund_per_call: cap of one ``fund_provider`` call, in 0G.
         funding_budget: cap of all ``fund_provider`` calls of this tool spec together, in 0G.
         private_key: wallet key (default ``$ZG_PRIVATE_KEY``); router_api_key, router_url, network,
-            verification, timeout, rate_limit, client and async_client as for ``ZeroG``. In Router mode
+            verification, timeout, rate_limit, state, deadline, max_response_bytes, client and async_client as
+            for ``ZeroG`` (``state``: where the wallet's shared state lives). In Router mode
             the balance and funding tools are unavailable (they need the wallet's ledger).
     """
 
@@ -79,6 +80,9 @@ class ZeroGToolSpec(BaseToolSpec):
         verification: VerificationPolicy = "warn",
         timeout: float = 60.0,
         rate_limit: RateLimit | None = RateLimit(),
+        state: str | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int | None = None,
         client: ZeroGClient | None = None,
         async_client: AsyncZeroG | None = None,
     ) -> None:
@@ -91,6 +95,9 @@ class ZeroGToolSpec(BaseToolSpec):
             verification=verification,
             rate_limit=rate_limit,
             timeout=timeout,
+            state=state,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
             client=client,
             async_client=async_client,
         )

@@ -69,7 +69,9 @@ class SqliteStore(StateStore):
     def _connection(self) -> sqlite3.Connection:
         """This process's connection (a forked child opens its own). Call with ``_lock`` held or at setup."""
         if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS)
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

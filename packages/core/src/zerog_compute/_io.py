@@ -41,6 +41,7 @@ class Http:
 
     ``max_bytes`` bounds the decoded body and ``deadline`` the whole exchange;
     ``None`` takes the runner's defaults (the client's ``max_response_bytes`` and ``deadline``).
+    ``follow_redirects=False`` never follows one, whatever the HTTP client was built with.
     """
 
     method: str
@@ -50,6 +51,7 @@ class Http:
     timeout: float | None = None
     max_bytes: int | None = None
     deadline: Deadline | None = None
+    follow_redirects: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -456,3 +456,23 @@ def test_attestation_garbage(text: str | bytes, fragment: str) -> None:
 def test_attestation_never_raises(text: str | bytes) -> None:
     report = check_attestation(text, tee_signer_address=MOCK_TEE_ADDRESS)
     assert isinstance(report.matches, bool)
+
+
+def test_images_that_could_not_be_fetched_leave_the_response_unbound() -> None:
+    text = expected_image_text(REQUEST, [b"img-a"])
+    result = run(text=text, signature=sign(text), images_problem="image URL 'http://x' is not on the origin")
+    assert result.verdict is Verdict.signed_unbound and (result.request_bound, result.response_bound) == (True, None)
+    assert "images could not be bound: image URL" in result.detail
+    other = expected_image_text(b"another request", [b"img-a"])
+    assert run(text=other, signature=sign(other), images_problem="x").verdict is Verdict.content_mismatch
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello", f"{sha(REQUEST)}:junk", f"{sha(REQUEST)}:junk:centralized:openai:{'cd' * 32}", f"{sha(REQUEST)}:"],
+)
+def test_signed_text_that_binds_nothing_is_signed_unbound(text: str) -> None:
+    result = run(text=text, signature=sign(text))
+    assert result.verdict is Verdict.signed_unbound and result.content_bound is None
+    with pytest.raises(VerificationError, match="signed_unbound"):
+        apply_policy(result, "enforce")

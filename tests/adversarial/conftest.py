@@ -6,10 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from eth_account import Account
 
 from tests.core.conftest import devnet_network
 from zerog_compute import Network, ZeroG
 from zerog_devnet import Devnet
+from zerog_devnet.accounts import tee_account
+from zerog_devnet.network import MAX_PROVIDERS
 
 from .hostile import HostileProvider
 
@@ -23,6 +26,8 @@ class Hostile:
     model: str
     network: Network
     private_key: str
+    tee_key: str = ""
+    """The TEE signer key registered for it (a public devnet key): it signs whatever the test wants."""
 
 
 @pytest.fixture
@@ -47,5 +52,7 @@ def hostile(devnet: Devnet, hostile_server: HostileProvider) -> Iterator[Hostile
     with ZeroG(private_key=user.private_key, network=network, verification="off") as zg:
         zg.ledger.create("10")
         zg.acknowledge(info.address, amount="2")
-    yield Hostile(hostile_server, info.address, info.model, network, user.private_key)
+    tee_key = tee_account(MAX_PROVIDERS - 1).private_key  # register_external takes the last slot
+    assert Account.from_key(tee_key).address == info.tee_signer
+    yield Hostile(hostile_server, info.address, info.model, network, user.private_key, tee_key)
     hostile_server.reset()

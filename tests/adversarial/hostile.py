@@ -16,11 +16,15 @@ import zlib
 from collections.abc import Awaitable, Callable
 from functools import cache
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
 Writer = asyncio.StreamWriter
 Behaviour = Callable[[Writer], Awaitable[None]]
 
 CHAT = "/v1/proxy/chat/completions"
 IMAGES = "/v1/proxy/images/generations"
+SIGNATURE = "/v1/proxy/signature/"
 MiB = 1024 * 1024
 
 
@@ -47,6 +51,29 @@ def honest(body: bytes | None = None, content_type: str = "application/json", **
         data = completion() if body is None else body
         fields = {"Content-Type": content_type, "Content-Length": str(len(data)), **headers}
         writer.write(head(200, fields) + data)
+
+    return run
+
+
+def signed(server: HostileProvider, key: str, text_of: Callable[[bytes], str], prefix: str = CHAT) -> Behaviour:
+    """A signature answer: ``text_of(last request body under prefix)``, EIP-191-signed with ``key`` (the TEE's)."""
+
+    async def run(writer: Writer) -> None:
+        text = text_of(server.last_body(prefix))
+        signature = "0x" + bytes(Account.sign_message(encode_defunct(text=text), key).signature).hex()
+        await honest(json.dumps({"text": text, "signature": signature}).encode())(writer)
+
+    return run
+
+
+def sse(*events: bytes) -> Behaviour:
+    """An SSE answer made of ``events`` (each sent as ``data: <event>`` and a blank line)."""
+    return honest(b"".join(b"data: " + event + b"\n\n" for event in events), content_type="text/event-stream")
+
+
+def redirect(location: str) -> Behaviour:
+    async def run(writer: Writer) -> None:
+        writer.write(head(302, {"Location": location, "Content-Length": "0"}))
 
     return run
 
@@ -142,6 +169,8 @@ class HostileProvider:
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.behaviours: dict[str, tuple[Behaviour, int]] = {}
         self.requests: list[str] = []
+        self.bodies: list[bytes] = []
+        """The request bodies, in the order of :attr:`requests`."""
         self._thread = threading.Thread(target=self._run, name="hostile-provider", daemon=True)
         self._ready = threading.Event()
         self._thread.start()
@@ -151,9 +180,15 @@ class HostileProvider:
         """Answer requests under ``path`` with ``behaviour`` (the first ``after`` of them honestly)."""
         self.behaviours[path] = (behaviour, after)
 
+    def last_body(self, prefix: str) -> bytes:
+        """The body of the last request under ``prefix``."""
+        pairs = zip(self.requests, self.bodies, strict=True)
+        return [body for path, body in pairs if path.startswith(prefix)][-1]
+
     def reset(self) -> None:
         self.behaviours.clear()
         self.requests.clear()
+        self.bodies.clear()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -174,8 +209,9 @@ class HostileProvider:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: Writer) -> None:
         try:
-            path = await _read_request(reader)
+            path, body = await _read_request(reader)
             self.requests.append(path)
+            self.bodies.append(body)
             await self._behaviour(path)(writer)
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -195,7 +231,7 @@ class HostileProvider:
         return honest(b'{"error": "not found"}')
 
 
-async def _read_request(reader: asyncio.StreamReader) -> str:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes]:
     head_bytes = await reader.readuntil(b"\r\n\r\n")
     lines = head_bytes.decode("latin-1").split("\r\n")
     length = 0
@@ -203,6 +239,5 @@ async def _read_request(reader: asyncio.StreamReader) -> str:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
-    return lines[0].split(" ")[1]
+    body = await reader.readexactly(length) if length else b""
+    return lines[0].split(" ")[1], body

@@ -178,11 +178,14 @@ def test_rewritten_request_is_content_mismatch_with_request_detail() -> None:
     assert "request hash differs" in result.detail
 
 
-def test_unknown_format_is_verified_without_content_binding() -> None:
+def test_unknown_format_is_signed_unbound_not_verified() -> None:
     text = f"zg-sig-v1/e2ee-ct:{sha(b'a')}:{sha(b'b')}"
     result = run(text=text, signature=sign(text))
-    assert result.verdict is Verdict.verified and result.content_bound is None
-    assert "does not allow a content check" in result.detail
+    assert result.verdict is Verdict.signed_unbound and result.content_bound is None and not result.ok
+    assert result.recovered_signer == MOCK_TEE_ADDRESS
+    assert "binds nothing of this exchange" in result.detail
+    with pytest.raises(VerificationError, match="signed_unbound"):
+        result.raise_for_verdict()
 
 
 def test_routing_proof_checks_the_first_two_hashes() -> None:
@@ -199,8 +202,11 @@ def test_image_format() -> None:
     assert run(text=text, signature=sign(text), images=images).verdict is Verdict.verified
     result = run(text=text, signature=sign(text), images=[b"img-a", b"img-c"])
     assert result.verdict is Verdict.content_mismatch and result.response_bound is False
-    without = run(text=text, signature=sign(text))
-    assert without.verdict is Verdict.verified and without.content_bound is None
+    without = run(text=text, signature=sign(text), service=service(service_type="text-to-image"))
+    assert without.verdict is Verdict.signed_unbound and without.content_bound is None
+    assert "images were not given" in without.detail
+    on_a_chat_reply = run(text=text, signature=sign(text))
+    assert on_a_chat_reply.verdict is Verdict.content_mismatch and on_a_chat_reply.response_bound is False
 
 
 def test_image_request_falling_back_to_the_body_form() -> None:
@@ -325,7 +331,8 @@ def test_content_binding_cases() -> None:
     assert content_binding("", **kwargs) is None
     assert content_binding(f"{SIGNED_TEXT}:extra", **kwargs) is None
     assert content_binding(f"{sha(b'x')}:{sha(b'a')},{sha(b'b')}", **kwargs) is False
-    assert content_binding(f"{sha(REQUEST)}:{sha(b'a')},{sha(b'b')}", **kwargs) is None
+    assert content_binding(f"{sha(REQUEST)}:{sha(b'a')},{sha(b'b')}", **kwargs) is False  # a list on a chat reply
+    assert content_binding(f"{sha(REQUEST)}:{sha(b'a')},{sha(b'b')}", **kwargs, images_unknown=True) is None
     assert content_binding(f"{sha(REQUEST)}:{sha(b'a')},{sha(b'b')}", **kwargs, images=[b"a", b"b"]) is True
     assert content_binding(f"{sha(REQUEST)}:{sha(b'a')}", **kwargs, images=[b"a"]) is True
 
@@ -376,7 +383,8 @@ def test_random_signed_texts_never_raise(text: str, images: list[bytes] | None) 
     except UnicodeEncodeError:  # lone surrogates cannot be signed as UTF-8
         signature = SIGNATURE
     result = run(text=text, signature=signature, images=images)
-    assert result.verdict in (Verdict.verified, Verdict.content_mismatch, Verdict.invalid_signature)
+    assert result.verdict in (Verdict.signed_unbound, Verdict.content_mismatch, Verdict.invalid_signature)
+    assert (result.verdict is Verdict.signed_unbound) == (result.content_bound is None and signature != SIGNATURE)
     assert content_binding(text, request_body=REQUEST, response_body=RESPONSE, images=images) in (True, False, None)
 
 
@@ -448,3 +456,23 @@ def test_attestation_garbage(text: str | bytes, fragment: str) -> None:
 def test_attestation_never_raises(text: str | bytes) -> None:
     report = check_attestation(text, tee_signer_address=MOCK_TEE_ADDRESS)
     assert isinstance(report.matches, bool)
+
+
+def test_images_that_could_not_be_fetched_leave_the_response_unbound() -> None:
+    text = expected_image_text(REQUEST, [b"img-a"])
+    result = run(text=text, signature=sign(text), images_problem="image URL 'http://x' is not on the origin")
+    assert result.verdict is Verdict.signed_unbound and (result.request_bound, result.response_bound) == (True, None)
+    assert "images could not be bound: image URL" in result.detail
+    other = expected_image_text(b"another request", [b"img-a"])
+    assert run(text=other, signature=sign(other), images_problem="x").verdict is Verdict.content_mismatch
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello", f"{sha(REQUEST)}:junk", f"{sha(REQUEST)}:junk:centralized:openai:{'cd' * 32}", f"{sha(REQUEST)}:"],
+)
+def test_signed_text_that_binds_nothing_is_signed_unbound(text: str) -> None:
+    result = run(text=text, signature=sign(text))
+    assert result.verdict is Verdict.signed_unbound and result.content_bound is None
+    with pytest.raises(VerificationError, match="signed_unbound"):
+        apply_policy(result, "enforce")

@@ -38,7 +38,8 @@ class Rpc:
 @dataclass(frozen=True)
 class _Request:
     """What is sent: ``max_bytes`` bounds the decoded answer and ``deadline`` the whole exchange;
-    ``None`` takes the runner's defaults (the client's ``max_response_bytes`` and ``deadline``)."""
+    ``None`` takes the runner's defaults (the client's ``max_response_bytes`` and ``deadline``);
+    ``follow_redirects=False`` never follows one, whatever the HTTP client was built with."""
 
     method: str
     url: str
@@ -47,6 +48,7 @@ class _Request:
     timeout: float | None = None
     max_bytes: int | None = None
     deadline: Deadline | None = None
+    follow_redirects: bool | None = None
 
 
 @dataclass(frozen=True)

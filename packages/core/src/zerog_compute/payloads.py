@@ -149,9 +149,12 @@ def decoded_images(data: Mapping[str, Any]) -> list[bytes] | None:
 
 
 def parse_result(model: type[M], data: Mapping[str, Any], provider: str) -> M:
-    """``model`` from a provider's JSON object; one of the wrong shape is a ``ProviderError``, not a crash."""
+    """``model`` from a provider's JSON object; one of the wrong shape is a ``ProviderError``, not a crash.
+
+    A ``zerog`` key is dropped first: the record is the client's, and a provider's never fails an answer.
+    """
     try:
-        return model.model_validate(data)
+        return model.model_validate({key: value for key, value in data.items() if key != "zerog"})
     except ValidationError as exc:
         where = ".".join(map(str, exc.errors()[0]["loc"])) or "top level"
         raise ProviderError(

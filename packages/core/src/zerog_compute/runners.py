@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator,
 from typing import Any
 
 import httpx
+from httpx._client import UseClientDefault
 
 from ._bounds import ACCEPT_ENCODING, DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, Budget, Deadline
 from ._io import (
@@ -121,6 +122,11 @@ def _request(http: httpx.Client | httpx.AsyncClient, op: Http | OpenStream, budg
     base = op.timeout if op.timeout else http.timeout.read
     timeout = budget.timeout(base)
     return http.build_request(op.method, op.url, headers=headers, content=op.content, timeout=timeout)
+
+
+def _follow(op: Http) -> bool | UseClientDefault:
+    """The request's redirect rule: its own when set, else the HTTP client's."""
+    return httpx.USE_CLIENT_DEFAULT if op.follow_redirects is None else op.follow_redirects
 
 
 def _read_all(response: httpx.Response, budget: Budget) -> bytes:
@@ -303,7 +309,7 @@ class SyncRunner(_RunnerBase):
     def _http(self, op: Http) -> HttpResult:
         budget = self.budget(op)
         try:
-            response = self.http.send(_request(self.http, op, budget), stream=True)
+            response = self.http.send(_request(self.http, op, budget), stream=True, follow_redirects=_follow(op))
             try:
                 content = _read_all(response, budget)
             finally:
@@ -490,7 +496,7 @@ class AsyncRunner(_RunnerBase):
             raise unreachable(op.url, exc, budget) from exc
 
     async def _http_read(self, op: Http, budget: Budget) -> HttpResult:
-        response = await self.http.send(_request(self.http, op, budget), stream=True)
+        response = await self.http.send(_request(self.http, op, budget), stream=True, follow_redirects=_follow(op))
         try:
             content = await _aread_all(response, budget)
         finally:

@@ -7,12 +7,15 @@ response, streamed or not, single-provider or pooled.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from typing import Any
 
 from ._bounds import Deadline
 from ._context import Context
 from ._io import Background, Flow, Http, HttpResult, Sleep, loads_json
+from ._origin import decode_data_url, on_origin, signature_url
 from .errors import ProviderError
 from .services import Service, get_service
 from .types import ZeroGRecord
@@ -34,6 +37,8 @@ FETCH_DEADLINE = 30.0
 """Seconds one verification fetch (a signature, an image) may take in total, however slowly it trickles."""
 SIGNATURE_MAX_BYTES = 1024 * 1024
 """A signature answer is a few hundred bytes; anything over this is refused unread."""
+MAX_IMAGES = 16
+"""Most images one response may ask verification to fetch (OpenAI allows up to 10 per request)."""
 
 
 def settle(
@@ -70,27 +75,32 @@ def verify(
 ) -> Flow[VerificationResult]:
     """Fetch the TEE signature for ``chat_id`` and check signer and content binding.
 
-    Images returned as URLs are downloaded from the provider so their hashes can be checked too.
+    An image response's images are decoded (``b64_json``, ``data:`` URLs) or downloaded from the provider's
+    own origin so their hashes can be checked too; URLs elsewhere are never fetched.
     """
+    images_problem = None
     if images is None and service.service_type == "text-to-image" and isinstance(response_body, bytes):
-        images, problem = yield from _download_images(response_body)
-        if problem is not None:
-            chat_id, missing = None, problem
-        else:
-            missing = None
-    else:
-        missing = None
-    if chat_id is None:
-        return evaluate(
-            service=service,
-            chat_id=None,
-            signature_payload=None,
-            request_body=request_body,
-            response_body=response_body,
-            images=images,
-            fetch_error=missing or "the response carried no chat id",
-        )
-    url = f"{service.endpoint}/signature/{chat_id}?model={service.model}"
+        images, images_problem = yield from _response_images(service, response_body)
+    payload, problem = None, None
+    if chat_id:
+        payload, problem = yield from _fetch_signature(service, chat_id)
+    return evaluate(
+        service=service,
+        chat_id=chat_id,
+        signature_payload=payload,
+        request_body=request_body,
+        response_body=response_body,
+        images=images,
+        fetch_error=problem,
+        images_problem=images_problem,
+    )
+
+
+def _fetch_signature(service: Service, chat_id: str) -> Flow[tuple[dict[str, Any] | None, str | None]]:
+    """The signature payload for ``chat_id`` from the provider (retried while the broker signs), or the problem."""
+    url = signature_url(service.endpoint, chat_id, service.model)
+    if url is None:
+        return None, f"the chat id {chat_id[:80]!r} is not a plausible chat id; not sent back to the provider"
     payload, problem = None, None
     for attempt in range(SIGNATURE_RETRIES):
         try:
@@ -101,46 +111,67 @@ def verify(
                 timeout=10.0,
                 max_bytes=SIGNATURE_MAX_BYTES,
                 deadline=Deadline.after(FETCH_DEADLINE),
+                follow_redirects=False,
             )
         except Exception as exc:  # the provider may be gone; that is a verdict, not a crash
-            problem = f"signature fetch failed: {exc}"
-            break
+            return None, f"signature fetch failed: {exc}"
         payload, problem = _signature_payload(result)
         if payload is not None or attempt == SIGNATURE_RETRIES - 1:
             break
         yield Sleep(0.05 * (attempt + 1))  # the broker signs just after the body is written
-    return evaluate(
-        service=service,
-        chat_id=chat_id,
-        signature_payload=payload,
-        request_body=request_body,
-        response_body=response_body,
-        images=images,
-        fetch_error=problem,
-    )
+    return payload, problem
 
 
-def _download_images(response_body: bytes) -> Flow[tuple[list[bytes] | None, str | None]]:
-    """The images of a URL-style images response, fetched (None when the response had no URLs)."""
+def _response_images(service: Service, response_body: bytes) -> Flow[tuple[list[bytes] | None, str | None]]:
+    """The images of an images response (None when it is not one), or why they could not be had."""
     try:
         data = loads_json(response_body)
     except (ValueError, RecursionError):
         return None, None
     items = data.get("data") if isinstance(data, dict) else None
-    raw = [item.get("url") for item in items or [] if isinstance(item, dict)]
-    urls = [u for u in raw if isinstance(u, str) and u.startswith(("http://", "https://"))]
-    if not urls or len(urls) != len(raw):
+    if not isinstance(items, list):
         return None, None
+    if len(items) > MAX_IMAGES:
+        return None, f"{len(items)} images, more than the {MAX_IMAGES} verification fetches; none fetched"
+    deadline = Deadline.after(FETCH_DEADLINE)
     images = []
-    for url in urls:
-        try:
-            result = yield Http("GET", url, timeout=10.0, deadline=Deadline.after(FETCH_DEADLINE))
-        except Exception as exc:  # the provider may be gone; that is a verdict, not a crash
-            return None, f"could not download image {url} to check its hash: {exc}"
-        if result.status != 200:
-            return None, f"could not download image {url} to check its hash (HTTP {result.status})"
-        images.append(result.content)
+    for item in items:
+        image, problem = yield from _image(service, item, deadline)
+        if image is None:
+            return None, problem
+        images.append(image)
     return images, None
+
+
+def _image(service: Service, item: object, deadline: Deadline) -> Flow[tuple[bytes | None, str]]:
+    """One image's bytes: decoded in place, or downloaded from the provider's own origin only."""
+    encoded = item.get("b64_json") if isinstance(item, dict) else None
+    url = item.get("url") if isinstance(item, dict) else None
+    if isinstance(encoded, str):
+        return _b64(encoded), "an image's b64_json is not valid base64"
+    if not isinstance(url, str):
+        return None, "an image has neither b64_json nor a URL"
+    if url[:5].lower() == "data:":
+        return decode_data_url(url), "an image's data: URL is not valid"
+    target = on_origin(url, service.url)
+    if target is None:
+        log.warning("provider %s sent an image URL off its origin %s; not fetched", service.provider, service.url)
+        return None, f"image URL {url[:200]!r} is not on the provider's origin {service.url}; not fetched"
+    try:
+        result = yield Http("GET", target, timeout=10.0, deadline=deadline, follow_redirects=False)
+    except Exception as exc:  # the provider may be gone; that is a verdict, not a crash
+        return None, f"could not download image {target} to check its hash: {exc}"
+    if result.status != 200:
+        status = f"HTTP {result.status}; redirects are not followed"
+        return None, f"could not download image {target} to check its hash ({status})"
+    return result.content, ""
+
+
+def _b64(encoded: str) -> bytes | None:
+    try:
+        return base64.b64decode(encoded)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _signature_payload(result: HttpResult) -> tuple[dict[str, Any] | None, str | None]:

@@ -263,6 +263,8 @@ class ChatStreamAccumulator:
         """Chunks that carried content: text, reasoning, refusal or tool-call fragments."""
         self.done = False
         """``data: [DONE]`` was seen."""
+        self.after_done = 0
+        """Events the provider sent after ``[DONE]``: ignored, never handed on (a conforming stream has none)."""
         self.chat_id_from_body: str | None = None
         """The ``id`` (or ``chatID``) of the first chunk that has one."""
         self.usage: Usage | None = None
@@ -296,7 +298,11 @@ class ChatStreamAccumulator:
         return parts.finish_reason if parts else None
 
     def add(self, event: SSEEvent) -> ChatCompletionChunk | None:
-        """Apply one event; return its chunk, or None for ``[DONE]``, keep-alives and skipped events."""
+        """Apply one event; return its chunk, or None for ``[DONE]``, keep-alives, skipped events and anything
+        after ``[DONE]`` (counted in :attr:`after_done`)."""
+        if self.done:
+            self.after_done += 1
+            return None
         data = event.data.strip()
         if data == "[DONE]":
             self.done = True
@@ -329,6 +335,7 @@ class ChatStreamAccumulator:
         return payload
 
     def _chunk(self, payload: dict[str, Any], data: str) -> ChatCompletionChunk | None:
+        payload.pop("zerog", None)  # the record is the client's: a provider's key is dropped, not validated
         try:
             return ChatCompletionChunk.model_validate(payload)
         except ValidationError as exc:

@@ -9,6 +9,7 @@ verification handle.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from .verification import Sha256
 if TYPE_CHECKING:
     from .direct import Prepared
     from .router.backend import RouterRequest
+
+log = logging.getLogger(__name__)
 
 
 class ChunkStream:
@@ -55,7 +58,8 @@ class ChunkStream:
     def _collect(self, events: list[sse.SSEEvent]) -> list[ChatCompletionChunk]:
         ready = []
         for event in events:
-            self._observe(event)
+            if not self.accumulator.done:
+                self._observe(event)
             chunk = self.accumulator.add(event)
             if chunk is None:
                 continue
@@ -102,6 +106,8 @@ class ChunkStream:
             raise self.interrupted(ConnectionError(self._redact(str(self.accumulator.provider_error))))
         if not self.accumulator.done:
             raise self.interrupted(ConnectionError("the stream ended without [DONE]"))
+        if self.accumulator.after_done:
+            log.warning("%s sent %d events after [DONE]; ignored", self._who(), self.accumulator.after_done)
         if self._held is not None:
             ready.append(self._held)
             self._held = None
@@ -148,6 +154,7 @@ class StreamState(ChunkStream):
             service_type=prepared.service.service_type,
             latency_ms=(time.perf_counter() - prepared.started) * 1000,
             queue_ms=prepared.queued * 1000,
+            events_after_done=acc.after_done,
         )
 
 

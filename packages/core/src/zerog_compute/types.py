@@ -65,6 +65,8 @@ class ZeroGRecord(_Lenient):
     provider's latency: client-side queueing is in ``queue_ms``)."""
     queue_ms: float | None = None
     """Time spent waiting for a client-side rate-limit slot before sending, in milliseconds (Direct mode)."""
+    events_after_done: int = 0
+    """Stream events the provider sent after ``data: [DONE]``: ignored and never handed on (normally 0)."""
     verification: VerificationResult | None = None
     """The verification outcome, or None while pending or when not verified."""
     verification_future: Any = Field(default=None, exclude=True, repr=False)

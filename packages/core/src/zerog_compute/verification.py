@@ -52,6 +52,8 @@ class Verdict(str, Enum):
     """The outcome of verifying one response."""
 
     verified = "verified"
+    signed_unbound = "signed_unbound"
+    """The right key signed a text that does not bind this exchange (no checkable hashes of it)."""
     invalid_signature = "invalid_signature"
     content_mismatch = "content_mismatch"
     not_verifiable = "not_verifiable"
@@ -61,7 +63,13 @@ class Verdict(str, Enum):
 
 
 _FAILURES = frozenset(
-    {Verdict.invalid_signature, Verdict.content_mismatch, Verdict.not_verifiable, Verdict.unavailable}
+    {
+        Verdict.signed_unbound,
+        Verdict.invalid_signature,
+        Verdict.content_mismatch,
+        Verdict.not_verifiable,
+        Verdict.unavailable,
+    }
 )
 
 
@@ -82,13 +90,15 @@ class ServiceLike(Protocol):
 
 
 class ServiceFields(TypedDict, total=False):
-    """The same fields as a plain mapping (``provider`` is optional, used only in results)."""
+    """The same fields as a plain mapping (``provider`` is optional, used only in results; ``service_type``
+    ``"text-to-image"`` makes a hash list an image list rather than a mismatch)."""
 
     verifiability: str
     tee_signer_acknowledged: bool
     additional_info: str
     tee_signer_address: str
     provider: str
+    service_type: str
 
 
 ServiceInput = ServiceLike | ServiceFields | Mapping[str, Any]
@@ -112,7 +122,7 @@ class VerificationResult(BaseModel):
     recovered_signer: str | None = None
     signed_text: str | None = None
     content_bound: bool | None = None
-    """True: the signed hashes match our bytes; False: they differ; None: the text's format is not checkable."""
+    """True: the signed hashes match our bytes; False: one differs; None: the text binds nothing checkable."""
     request_bound: bool | None = None
     response_bound: bool | None = None
     detail: str = ""
@@ -235,30 +245,34 @@ def expected_image_text(request_body: bytes, images: Sequence[bytes]) -> str:
     return f"{_sha(request_body)}:{','.join(_sha(image) for image in images)}"
 
 
-def _response_bound(hashes: list[str], response_body: Body, images: Sequence[bytes] | None) -> bool | None:
+def _response_bound(
+    hashes: list[str], response_body: Body, images: Sequence[bytes] | None, images_unknown: bool
+) -> bool | None:
     if len(hashes) == 1 and hashes[0] == _sha(response_body):
         return True
     if images:
         return hashes == [_sha(image) for image in images]
-    return None if len(hashes) > 1 else False
+    return None if images_unknown else False  # a chat reply is one body: a hash list cannot be its hash
 
 
 def _binding(
-    signed_text: str, request_body: bytes, response_body: Body, images: Sequence[bytes] | None
+    signed_text: str,
+    request_body: bytes,
+    response_body: Body,
+    images: Sequence[bytes] | None,
+    images_unknown: bool = False,
 ) -> tuple[bool | None, bool | None]:
-    """(request hash matches, response hash matches); None where the format gives nothing to compare."""
+    """(request hash matches, response hash matches); None where the text gives nothing to compare."""
     parts = signed_text.split(":")
     if len(parts) not in (2, 5) or not _HASH.fullmatch(parts[0]):
         return None, None
     request_ok = parts[0].lower() == _sha(request_body)
     if len(parts) == 5:  # routing proof: req:resp:providerType:providerIdentity:tlsCertFingerprint
-        if not _HASH.fullmatch(parts[1]):
-            return None, None
-        return request_ok, parts[1].lower() == _sha(response_body)
+        return request_ok, (parts[1].lower() == _sha(response_body) if _HASH.fullmatch(parts[1]) else None)
     hashes = parts[1].split(",")
     if not all(_HASH.fullmatch(item) for item in hashes):
-        return None, None
-    return request_ok, _response_bound([item.lower() for item in hashes], response_body, images)
+        return request_ok, None
+    return request_ok, _response_bound([item.lower() for item in hashes], response_body, images, images_unknown)
 
 
 def _combine(request_ok: bool | None, response_ok: bool | None) -> bool | None:
@@ -270,14 +284,20 @@ def _combine(request_ok: bool | None, response_ok: bool | None) -> bool | None:
 
 
 def content_binding(
-    signed_text: str, *, request_body: bytes, response_body: Body, images: Sequence[bytes] | None = None
+    signed_text: str,
+    *,
+    request_body: bytes,
+    response_body: Body,
+    images: Sequence[bytes] | None = None,
+    images_unknown: bool = False,
 ) -> bool | None:
-    """Whether the signed hashes are those of our bytes: True, False, or None for an uncheckable format.
+    """Whether the signed hashes are those of our bytes: True, False, or None when the text binds nothing checkable.
 
     Chat (``req:resp``), image (``req:img0,img1,…``; pass the decoded ``images``) and routing-proof
-    (``req:resp:type:identity:fingerprint``) texts are checked; anything else (e.g. E2EE) gives None.
+    (``req:resp:type:identity:fingerprint``) texts are checked. A hash list is a mismatch for a chat reply;
+    for an image response whose images are not at hand (``images_unknown``) it gives None.
     """
-    return _combine(*_binding(signed_text, request_body, response_body, images))
+    return _combine(*_binding(signed_text, request_body, response_body, images, images_unknown))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -292,11 +312,20 @@ def _mismatch_detail(request_ok: bool | None, response_ok: bool | None) -> str:
     return "the signed request hash differs from the request sent (the provider may have rewritten the request)"
 
 
+def _unbound_detail(request_ok: bool | None, missing_images: str | None) -> str:
+    if request_ok is None:
+        return "the signed text is not sha256(request):sha256(response): it binds nothing of this exchange"
+    if missing_images is not None:
+        return f"the images could not be bound: {missing_images}"
+    return "the signed text's response part is not a hash of the response received"
+
+
 def _judge_signature(
     base: dict[str, Any],
     text: str,
     signature: str,
     bodies: tuple[bytes, Body, Sequence[bytes] | None],
+    missing_images: str | None,
 ) -> VerificationResult:
     expected: str = base["expected_signer"]
     try:
@@ -307,7 +336,7 @@ def _judge_signature(
     if recovered.lower() != expected.lower():
         detail = f"the response was signed by {recovered}, not by the TEE signer {expected}"
         return VerificationResult(**evidence, verdict=Verdict.invalid_signature, detail=detail)
-    request_ok, response_ok = _binding(text, *bodies)
+    request_ok, response_ok = _binding(text, *bodies, missing_images is not None)
     bound = _combine(request_ok, response_ok)
     evidence |= {"content_bound": bound, "request_bound": request_ok, "response_bound": response_ok}
     if bound is False:
@@ -315,9 +344,9 @@ def _judge_signature(
         return VerificationResult(**evidence, verdict=Verdict.content_mismatch, detail=detail)
     if bound:
         detail = f"signed by the TEE signer {expected}; the signed hashes match the request and response"
-    else:
-        detail = f"signed by the TEE signer {expected}; the signed text's format does not allow a content check"
-    return VerificationResult(**evidence, verdict=Verdict.verified, detail=detail)
+        return VerificationResult(**evidence, verdict=Verdict.verified, detail=detail)
+    detail = f"signed by the TEE signer {expected}, but {_unbound_detail(request_ok, missing_images)}"
+    return VerificationResult(**evidence, verdict=Verdict.signed_unbound, detail=detail)
 
 
 def _payload_fields(payload: object) -> tuple[str, str] | None:
@@ -327,6 +356,15 @@ def _payload_fields(payload: object) -> tuple[str, str] | None:
     if not isinstance(text, str) or not isinstance(signature, str):
         return None
     return text, signature
+
+
+def _missing_images(service: ServiceInput, images: Sequence[bytes] | None, problem: str | None) -> str | None:
+    """Why an image response's images are not at hand (None when they are, or for other services)."""
+    if problem is not None:
+        return problem
+    if images is None and _field(service, "service_type") == "text-to-image":
+        return "the images were not given"
+    return None
 
 
 def evaluate(
@@ -339,11 +377,14 @@ def evaluate(
     images: Sequence[bytes] | None = None,
     fetch_error: str | None = None,
     provider: str | None = None,
+    images_problem: str | None = None,
 ) -> VerificationResult:
     """Judge a response in the SDK's order (chat id, service, signer, signature), then its content binding.
 
     ``signature_payload`` is the JSON of ``/v1/proxy/signature/{chat_id}`` (``text``, ``signature``);
-    ``fetch_error`` says why it could not be fetched. Never raises on provider data.
+    ``fetch_error`` says why it could not be fetched; ``images_problem`` why an image response's images
+    could not be obtained (their hashes then cannot be checked: ``signed_unbound`` at best).
+    Never raises on provider data.
     """
     who = provider or _field(service, "provider")
     base: dict[str, Any] = {"chat_id": chat_id or None, "provider": who if isinstance(who, str) else None}
@@ -364,7 +405,8 @@ def evaluate(
     if fields is None:
         detail = "the signature response has no text and signature strings"
         return VerificationResult(**base, verdict=Verdict.unavailable, detail=detail)
-    return _judge_signature(base, *fields, (request_body, response_body, images))
+    missing = _missing_images(service, images, images_problem)
+    return _judge_signature(base, *fields, (request_body, response_body, images), missing)
 
 
 # ---------------------------------------------------------------------------------------------------------

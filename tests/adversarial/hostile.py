@@ -29,7 +29,7 @@ def head(status: int = 200, headers: dict[str, str] | None = None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def completion(text: str = "hi") -> bytes:
+def completion(text: str = "hi", prompt_tokens: int = 1) -> bytes:
     return json.dumps(
         {
             "id": "chatcmpl-hostile",
@@ -37,7 +37,7 @@ def completion(text: str = "hi") -> bytes:
             "created": 0,
             "model": "zerog-devnet/external",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
         }
     ).encode()
 
@@ -68,6 +68,25 @@ def bomb(decoded: int = 1024 * MiB, content_type: str = "application/json") -> B
         for start in range(0, len(data), 64 * 1024):
             writer.write(data[start : start + 64 * 1024])
             await writer.drain()
+
+    return run
+
+
+def answer(status: int, body: bytes, content_type: str = "application/json", **headers: str) -> Behaviour:
+    """Any status with ``body``."""
+
+    async def run(writer: Writer) -> None:
+        fields = {"Content-Type": content_type, "Content-Length": str(len(body)), **headers}
+        writer.write(head(status, fields) + body)
+
+    return run
+
+
+def computed(make: Callable[[], bytes], status: int = 200) -> Behaviour:
+    """A JSON body made when the request arrives (``make`` runs in a worker thread: it may block)."""
+
+    async def run(writer: Writer) -> None:
+        await answer(status, await asyncio.to_thread(make))(writer)
 
     return run
 
@@ -142,6 +161,8 @@ class HostileProvider:
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.behaviours: dict[str, tuple[Behaviour, int]] = {}
         self.requests: list[str] = []
+        self.authorization = ""
+        """The ``Authorization`` header of the request being answered (a behaviour may echo it)."""
         self._thread = threading.Thread(target=self._run, name="hostile-provider", daemon=True)
         self._ready = threading.Event()
         self._thread.start()
@@ -174,7 +195,7 @@ class HostileProvider:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: Writer) -> None:
         try:
-            path = await _read_request(reader)
+            path, self.authorization = await _read_request(reader)
             self.requests.append(path)
             await self._behaviour(path)(writer)
             await writer.drain()
@@ -195,14 +216,17 @@ class HostileProvider:
         return honest(b'{"error": "not found"}')
 
 
-async def _read_request(reader: asyncio.StreamReader) -> str:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str]:
+    """The path and the ``Authorization`` header of a request (its body is read and dropped)."""
     head_bytes = await reader.readuntil(b"\r\n\r\n")
     lines = head_bytes.decode("latin-1").split("\r\n")
-    length = 0
+    length, authorization = 0, ""
     for line in lines[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
+        if name.strip().lower() == "authorization":
+            authorization = value.strip()
     if length:
         await reader.readexactly(length)
-    return lines[0].split(" ")[1]
+    return lines[0].split(" ")[1], authorization

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, Protocol
@@ -52,6 +53,8 @@ UNSETTLED_TIMEOUT_S = 10.0
 DEFAULT_BUDGET = 10 * 10**18
 """What a policy may move in total unless told otherwise (neuron): 10 0G."""
 BREAKER_COOLDOWN_S = 3600.0
+MAX_ANOMALIES = 256
+"""``zg.funding.anomalies`` keeps the latest this many events (a provider cannot grow it without bound)."""
 
 Hook = Callable[["FundingEvent"], Any]
 
@@ -315,7 +318,7 @@ class FundingState:
         self.book: SharedBook = book if book is not None else FundingBook()
         self.breakers = breakers if breakers is not None else FundingBreakers()
         self.transfers: list[FundingEvent] = []
-        self.anomalies: list[FundingEvent] = []
+        self.anomalies: deque[FundingEvent] = deque(maxlen=MAX_ANOMALIES)
         """This client's ``anomaly`` and ``breaker_open`` events: what providers reported that was not plausible."""
 
     @property
@@ -367,6 +370,8 @@ def ensure_funded(ctx: Context, state: FundingState, service: Service) -> Flow[N
     if policy is None:
         return
     if policy.mode == "background" and state.tally(service.provider) is not None:
+        return
+    if state.breakers.opened(service.provider) is not None:  # halted: the request goes ahead unfunded
         return
     if needs_check(state, service.provider):
         yield Lane(top_up(ctx, state, service))
@@ -446,13 +451,18 @@ def top_up(ctx: Context, state: FundingState, service: Service, *, refused: bool
     """
     policy = state.policy
     assert policy is not None
-    yield from settle_unsettled(ctx, state, service.provider)
+    provider = service.provider
+    yield from settle_unsettled(ctx, state, provider)
+    if _halted(state, provider, refused=refused):
+        return
     tally, implausible = yield from _reconcile(ctx, state, service)
     if tally.estimate >= policy.min_balance:
         return
-    provider = service.provider
     _fire(policy.on_low_balance, _event("low_balance", provider, 0, tally, state))
-    if not _may_fund(state, provider, tally, implausible=implausible, refused=refused):
+    reason = _trip(state, provider, tally, implausible=implausible)
+    if reason is not None:
+        if refused:
+            raise _halted_error(policy, provider, reason)
         return
     amount = min(policy.target_balance - tally.estimate, policy.max_per_transfer)
     if not tally.exists:
@@ -481,30 +491,42 @@ def top_up(ctx: Context, state: FundingState, service: Service, *, refused: bool
     _funded(state, provider, amount, tally.estimate)
 
 
-def _may_fund(state: FundingState, provider: str, tally: Tally, *, implausible: bool, refused: bool) -> bool:
-    """False (or FundingHaltedError after a refusal) when the breaker of ``provider`` is or goes open."""
+def _trip(state: FundingState, provider: str, tally: Tally, *, implausible: bool) -> str | None:
+    """Open the breaker of ``provider`` (event, log line) when another top-up would change nothing: why."""
+    policy = state.policy
+    assert policy is not None
+    reason = state.breakers.why_not(provider, implausible=implausible)
+    if reason is None:
+        return None
+    state.breakers.trip(provider, reason, policy.breaker_cooldown)
+    event = _event("breaker_open", provider, 0, tally, state, detail=reason)
+    state.anomalies.append(event)
+    log.warning("auto-funding of %s halted for %.0f s: %s", provider, policy.breaker_cooldown, reason)
+    _fire(policy.on_breaker_open, event)
+    return reason
+
+
+def _halted(state: FundingState, provider: str, *, refused: bool) -> bool:
+    """Whether the breaker of ``provider`` is open; after the provider ``refused`` a request, FundingHaltedError."""
     policy = state.policy
     assert policy is not None
     reason = state.breakers.opened(provider)
     if reason is None:
-        reason = state.breakers.why_not(provider, implausible=implausible)
-        if reason is None:
-            return True
-        state.breakers.trip(provider, reason, policy.breaker_cooldown)
-        event = _event("breaker_open", provider, 0, tally, state, detail=reason)
-        state.anomalies.append(event)
-        log.warning("auto-funding of %s halted for %.0f s: %s", provider, policy.breaker_cooldown, reason)
-        _fire(policy.on_breaker_open, event)
+        return False
     if refused:
-        raise FundingHaltedError(
-            f"auto-funding will not top up provider {provider} again: {reason}. Its sub-account is not funded "
-            f"further for {policy.breaker_cooldown:.0f} s (zg.funding.reset_breaker({provider!r}) to allow it now); "
-            f"check the provider, use another one, or transfer by hand with zg.ledger.transfer({provider!r}, amount)",
-            provider=provider,
-            reason=reason,
-        )
-    log.info("not funding %s (breaker open: %s); the request goes ahead unfunded", provider, reason)
-    return False
+        raise _halted_error(policy, provider, reason)
+    log.debug("not funding %s (breaker open: %s); the request goes ahead unfunded", provider, reason)
+    return True
+
+
+def _halted_error(policy: FundingPolicy, provider: str, reason: str) -> FundingHaltedError:
+    return FundingHaltedError(
+        f"auto-funding will not top up provider {provider} again: {reason}. Its sub-account is not funded "
+        f"further for {policy.breaker_cooldown:.0f} s (zg.funding.reset_breaker({provider!r}) to allow it now); "
+        f"check the provider, use another one, or transfer by hand with zg.ledger.transfer({provider!r}, amount)",
+        provider=provider,
+        reason=reason,
+    )
 
 
 def settle_unsettled(ctx: Context, state: FundingState, provider: str) -> Flow[None]:

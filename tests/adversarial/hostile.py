@@ -171,6 +171,8 @@ class HostileProvider:
         self.requests: list[str] = []
         self.bodies: list[bytes] = []
         """The request bodies, in the order of :attr:`requests`."""
+        self.authorization = ""
+        """The ``Authorization`` header of the request being answered (a behaviour may echo it)."""
         self._thread = threading.Thread(target=self._run, name="hostile-provider", daemon=True)
         self._ready = threading.Event()
         self._thread.start()
@@ -209,7 +211,7 @@ class HostileProvider:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: Writer) -> None:
         try:
-            path, body = await _read_request(reader)
+            path, body, self.authorization = await _read_request(reader)
             self.requests.append(path)
             self.bodies.append(body)
             await self._behaviour(path)(writer)
@@ -231,13 +233,16 @@ class HostileProvider:
         return honest(b'{"error": "not found"}')
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes]:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes, str]:
+    """The path, the body and the ``Authorization`` header of a request."""
     head_bytes = await reader.readuntil(b"\r\n\r\n")
     lines = head_bytes.decode("latin-1").split("\r\n")
-    length = 0
+    length, authorization = 0, ""
     for line in lines[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
+        if name.strip().lower() == "authorization":
+            authorization = value.strip()
     body = await reader.readexactly(length) if length else b""
-    return lines[0].split(" ")[1], body
+    return lines[0].split(" ")[1], body, authorization

@@ -108,7 +108,7 @@ class _ClientBase:
             sessions=shared.sessions,
             generations=shared.generations,
         )
-        self._ctx.funding = FundingState(funding, shared.funding)
+        self._ctx.funding = FundingState(funding, shared.funding, shared.breakers)
         self._ctx.limiter = Limiter(rate_limit, shared.buckets) if rate_limit is not None else None
         self._wallet_state = shared
         self._ctx.max_retries = rate_limit.max_retries if rate_limit is not None else 0

@@ -42,7 +42,7 @@ from .errors import (
     ZeroGError,
 )
 from .failover import complete_pooled, stream_pooled
-from .http_errors import provider_error
+from .http_errors import provider_error, scrub_error
 from .services import Service, get_service
 from .stream import StreamState
 from .types import ZeroGRecord
@@ -114,7 +114,7 @@ def after_failure(ctx: Context, prepared: Prepared, error: ZeroGError, attempt: 
     service = prepared.service
     if isinstance(error, InsufficientBalanceError) and ctx.funding.policy is not None and attempt == 0:
         ctx.funding.set_tally(service.provider, funding.Tally(0, 0, 0, True, 0.0))  # force a fresh reconcile
-        yield Lane(funding.top_up(ctx, ctx.funding, service))
+        yield Lane(funding.top_up(ctx, ctx.funding, service, refused=True))
         return
     delay = ratelimit.retry_delay(error, attempt, max_retries, **ratelimit.rate_facts(ctx.limiter, service.provider))
     if delay is None:
@@ -204,6 +204,16 @@ def complete(
 ) -> Flow[Completed]:
     """Send one request to ``call.provider``, account for its fee and verify it per the policy."""
     prepared = yield from prepare(ctx, call)
+    try:
+        return (yield from _complete(ctx, call, prepared, timeout, max_retries))
+    except Exception as exc:  # whatever the provider echoed, its errors never carry our session token
+        scrub_error(exc, [prepared.headers["Authorization"]])
+        raise
+
+
+def _complete(
+    ctx: Context, call: Call, prepared: Prepared, timeout: float | None, max_retries: int | None
+) -> Flow[Completed]:
     result = yield from exchange(ctx, prepared, stream=False, timeout=timeout, max_retries=max_retries)
     _release(ctx, prepared.service.provider)
     data = _json_object(prepared, result)
@@ -224,6 +234,16 @@ def stream(
 ) -> Flow[None]:
     """Send one streamed chat request to ``call.provider``, emitting chunks; the last carries the record."""
     prepared = yield from prepare(ctx, call)
+    try:
+        yield from _stream(ctx, prepared, timeout, max_retries, progress)
+    except Exception as exc:  # whatever the provider echoed, its errors never carry our session token
+        scrub_error(exc, [prepared.headers["Authorization"]])
+        raise
+
+
+def _stream(
+    ctx: Context, prepared: Prepared, timeout: float | None, max_retries: int | None, progress: Progress | None
+) -> Flow[None]:
     state, provider = StreamState(prepared), prepared.service.provider
     try:
         start: StreamStart = yield from exchange(ctx, prepared, stream=True, timeout=timeout, max_retries=max_retries)

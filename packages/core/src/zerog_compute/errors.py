@@ -13,6 +13,8 @@ Each message says what happened and what to do next::
     ├── LedgerError                              ledger/sub-account state forbids the operation
     │   ├── LedgerNotFoundError                  no ledger yet: create one first
     │   ├── InsufficientBalanceError             not enough funds (wallet, ledger or sub-account)
+    │   │   └── FundingHaltedError               auto-funding stopped funding a provider whose last
+    │   │                                        top-up changed nothing (.provider, .reason)
     │   └── BudgetExhaustedError                 the funding policy's budget would be exceeded
     ├── ServiceNotFoundError                     no such provider / no provider serves the model
     ├── NotAcknowledgedError                     the provider's TEE signer (or your sub-account)
@@ -98,6 +100,19 @@ class LedgerNotFoundError(LedgerError):
 
 class InsufficientBalanceError(LedgerError):
     """Not enough funds where they are needed."""
+
+
+class FundingHaltedError(InsufficientBalanceError):
+    """Auto-funding refuses to top up ``provider`` again: its last top-up did not change what it reports.
+
+    The funding circuit breaker of that provider is open (``reason`` says why) until its cool-down ends or
+    ``zg.funding.reset_breaker(provider)``; fund it by hand with ``zg.ledger.transfer`` if you trust it.
+    """
+
+    def __init__(self, message: str, *, provider: str, reason: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.reason = reason
 
 
 class BudgetExhaustedError(LedgerError):

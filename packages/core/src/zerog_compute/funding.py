@@ -6,10 +6,16 @@ or above ``min_balance`` by transferring from the ledger up to ``target_balance`
 tracked locally from each response's fee, so warm requests need no chain call; the estimate is
 reconciled with the chain and the provider's ``/unsettledfee`` whenever funding is considered.
 
+Providers are not trusted: an unsettled fee above the sub-account's balance (or below 0) is clamped and
+reported as an ``anomaly``; a provider whose last top-up changed nothing is not funded again (the funding
+circuit breaker, :mod:`._breaker`); and every policy has a finite ``budget`` (:data:`DEFAULT_BUDGET` unless
+you pass one, or ``unlimited_budget=True``).
+
 Hooks (plain callables taking a :class:`FundingEvent`): ``before_fund`` may veto a transfer by
-returning False; ``after_fund``, ``on_low_balance`` and ``on_budget_exhausted`` observe. Every
-transfer goes through the wallet's single transaction lane and re-checks the balance inside it,
-so concurrent requests never double-fund. Funds never leave the ledger beyond ``budget``.
+returning False; ``after_fund``, ``on_low_balance``, ``on_budget_exhausted``, ``on_anomaly`` and
+``on_breaker_open`` observe. Every transfer goes through the wallet's single transaction lane and
+re-checks the balance inside it, so concurrent requests never double-fund. Funds never leave the
+ledger beyond ``budget``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, Protocol
@@ -24,12 +31,14 @@ from typing import Any, Literal, NoReturn, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import contracts, ledger
+from ._breaker import FundingBreakers
 from ._context import Context
 from ._io import Flow, Http, Lane, loads_json
 from .errors import (
     BudgetExhaustedError,
     ConfigurationError,
     ContractRevertError,
+    FundingHaltedError,
     InsufficientBalanceError,
     TransactionUncertainError,
 )
@@ -41,6 +50,11 @@ log = logging.getLogger(__name__)
 PROVIDER_MINIMUM = 10**18
 NEW_SUB_ACCOUNT_MINIMUM = 10**18
 UNSETTLED_TIMEOUT_S = 10.0
+DEFAULT_BUDGET = 10 * 10**18
+"""What a policy may move in total unless told otherwise (neuron): 10 0G."""
+BREAKER_COOLDOWN_S = 3600.0
+MAX_ANOMALIES = 256
+"""``zg.funding.anomalies`` keeps the latest this many events (a provider cannot grow it without bound)."""
 
 Hook = Callable[["FundingEvent"], Any]
 
@@ -50,7 +64,7 @@ class FundingEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["low_balance", "before_fund", "funded", "vetoed", "budget_exhausted"]
+    kind: Literal["low_balance", "before_fund", "funded", "vetoed", "budget_exhausted", "anomaly", "breaker_open"]
     provider: str
     amount: int = 0
     """Neuron moved (or about to be moved) from the ledger."""
@@ -58,10 +72,13 @@ class FundingEvent(BaseModel):
     """Usable balance minus unsettled and recent fees, before the transfer (neuron)."""
     spent: int = 0
     """Neuron this policy has moved so far."""
+    detail: str = ""
+    """What was wrong (``anomaly``, ``breaker_open``)."""
 
     def __str__(self) -> str:
         amount, estimate = format_0g(self.amount), format_0g(self.estimated_balance)
-        return f"{self.kind} {self.provider}: amount {amount}, estimate {estimate}"
+        text = f"{self.kind} {self.provider}: amount {amount}, estimate {estimate}"
+        return f"{text} ({self.detail})" if self.detail else text
 
 
 class FundingPolicy(BaseModel):
@@ -75,18 +92,25 @@ class FundingPolicy(BaseModel):
     """Top up to this (neuron)."""
     max_per_transfer: int = Field(default=5 * 10**18)
     """Never move more than this in one transfer (neuron)."""
-    budget: int | None = None
-    """Total the policy may ever move (neuron); None = no cap. Shared by every client of the wallet that uses a
-    policy with the same :attr:`budget_key` (across processes and hosts too, with a shared state store)."""
+    budget: int | None = DEFAULT_BUDGET
+    """Total the policy may ever move (neuron; default 10 0G); None (no cap) only with ``unlimited_budget=True``.
+    Shared by every client of the wallet that uses a policy with the same :attr:`budget_key` (across processes and
+    hosts too, with a shared state store)."""
+    unlimited_budget: bool = False
+    """Explicitly allow ``budget=None``: no cap on what the policy moves."""
     budget_name: str | None = None
     """Names the budget; unnamed policies are named by their amounts (equal policies share one budget)."""
     mode: Literal["inline", "background"] = "inline"
     """``inline``: check before each request; ``background``: check every ``interval`` seconds."""
     interval: float = 30.0
+    breaker_cooldown: float = BREAKER_COOLDOWN_S
+    """Seconds a provider's funding circuit breaker stays open (then it gets one top-up again)."""
     before_fund: Hook | None = None
     after_fund: Hook | None = None
     on_low_balance: Hook | None = None
     on_budget_exhausted: Hook | None = None
+    on_anomaly: Hook | None = None
+    on_breaker_open: Hook | None = None
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -102,6 +126,8 @@ class FundingPolicy(BaseModel):
     @classmethod
     def _amounts(cls, values: Any) -> Any:
         if isinstance(values, dict):
+            if values.get("unlimited_budget") and "budget" not in values:
+                values = {**values, "budget": None}
             for name in ("min_balance", "target_balance", "max_per_transfer", "budget"):
                 if values.get(name) is not None and not isinstance(values[name], int | bool):
                     values = {**values, name: to_neuron(values[name], name=name)}
@@ -117,8 +143,17 @@ class FundingPolicy(BaseModel):
             raise ConfigurationError("max_per_transfer must be at least 1 0G (the minimum for a new sub-account)")
         if not 0 < self.interval < float("inf"):  # NaN too
             raise ConfigurationError("interval must be > 0 seconds")
+        if not 0 <= self.breaker_cooldown < float("inf"):
+            raise ConfigurationError("breaker_cooldown must be >= 0 seconds")
         if self.budget is not None and self.budget < 0:
-            raise ConfigurationError("budget must be >= 0 (or None for no cap)")
+            raise ConfigurationError("budget must be >= 0")
+        if self.budget is None and not self.unlimited_budget:
+            raise ConfigurationError(
+                "budget=None means no cap on what auto-funding may move: pass unlimited_budget=True to ask for it "
+                f"(the default budget is {format_0g(DEFAULT_BUDGET)})"
+            )
+        if self.budget is not None and self.unlimited_budget:
+            raise ConfigurationError("unlimited_budget=True takes no budget: pass one or the other")
         return self
 
     @property
@@ -135,28 +170,39 @@ class FundingPolicy(BaseModel):
         min_balance: Amount = "2",
         target_balance: Amount = "3",
         max_per_transfer: Amount = "5",
-        budget: Amount | None = None,
+        budget: Amount | None = DEFAULT_BUDGET,
         budget_name: str | None = None,
+        unlimited_budget: bool = False,
         mode: Literal["inline", "background"] = "inline",
         interval: float = 30.0,
+        breaker_cooldown: float = BREAKER_COOLDOWN_S,
         before_fund: Hook | None = None,
         after_fund: Hook | None = None,
         on_low_balance: Hook | None = None,
         on_budget_exhausted: Hook | None = None,
+        on_anomaly: Hook | None = None,
+        on_breaker_open: Hook | None = None,
     ) -> FundingPolicy:
-        """A policy with amounts in 0G (``Decimal``/``str``; ``int`` = neuron), e.g. ``of(min_balance="2")``."""
+        """A policy with amounts in 0G (``Decimal``/``str``; ``int`` = neuron), e.g. ``of(min_balance="2")``.
+        ``unlimited_budget=True`` (and no ``budget``) lifts the default cap of 10 0G."""
+        if unlimited_budget and budget == DEFAULT_BUDGET:
+            budget = None
         return cls(
             min_balance=to_neuron(min_balance, name="min_balance"),
             target_balance=to_neuron(target_balance, name="target_balance"),
             max_per_transfer=to_neuron(max_per_transfer, name="max_per_transfer"),
             budget=None if budget is None else to_neuron(budget, name="budget"),
             budget_name=budget_name,
+            unlimited_budget=unlimited_budget,
             mode=mode,
             interval=interval,
+            breaker_cooldown=breaker_cooldown,
             before_fund=before_fund,
             after_fund=after_fund,
             on_low_balance=on_low_balance,
             on_budget_exhausted=on_budget_exhausted,
+            on_anomaly=on_anomaly,
+            on_breaker_open=on_breaker_open,
         )
 
 
@@ -265,10 +311,24 @@ class FundingBook:
 class FundingState:
     """One client's auto-funding: its policy and transfers, over the wallet's shared :class:`SharedBook`."""
 
-    def __init__(self, policy: FundingPolicy | None, book: SharedBook | None = None) -> None:
+    def __init__(
+        self, policy: FundingPolicy | None, book: SharedBook | None = None, breakers: FundingBreakers | None = None
+    ) -> None:
         self.policy = policy
         self.book: SharedBook = book if book is not None else FundingBook()
+        self.breakers = breakers if breakers is not None else FundingBreakers()
         self.transfers: list[FundingEvent] = []
+        self.anomalies: deque[FundingEvent] = deque(maxlen=MAX_ANOMALIES)
+        """This client's ``anomaly`` and ``breaker_open`` events: what providers reported that was not plausible."""
+
+    @property
+    def halted(self) -> dict[str, str]:
+        """``{provider: reason}`` of the providers auto-funding will not fund now (open circuit breakers)."""
+        return self.breakers.snapshot()
+
+    def reset_breaker(self, provider: str | None = None) -> None:
+        """Allow funding ``provider`` (every provider when None) again before its cool-down ends."""
+        self.breakers.reset(provider)
 
     @property
     def spent(self) -> int:
@@ -282,8 +342,9 @@ class FundingState:
         self.book.set_tally(provider, tally)
 
     def record_fee(self, provider: str, fee: int) -> None:
-        """Count a response's fee against the provider's estimate."""
+        """Count a response's fee against the provider's estimate (the provider served: see the breaker)."""
         self.book.record_fee(provider, fee)
+        self.breakers.served(provider)
 
     def providers(self) -> list[str]:
         return self.book.providers()
@@ -310,19 +371,46 @@ def ensure_funded(ctx: Context, state: FundingState, service: Service) -> Flow[N
         return
     if policy.mode == "background" and state.tally(service.provider) is not None:
         return
+    if state.breakers.opened(service.provider) is not None:  # halted: the request goes ahead unfunded
+        return
     if needs_check(state, service.provider):
         yield Lane(top_up(ctx, state, service))
 
 
 def reconcile(ctx: Context, state: FundingState, service: Service) -> Flow[Tally]:
-    """Re-read the sub-account from the chain and the unsettled fee from the provider."""
-    account = yield from ledger.sub_account(ctx, service.provider)
-    unsettled = 0
-    if account is not None and account.acknowledged:
-        unsettled = (yield from unsettled_fee(ctx, service)) or 0  # None: the provider cannot tell, count 0
-    tally = Tally(account.usable if account else 0, unsettled, 0, account is not None, time.monotonic())
-    state.set_tally(service.provider, tally)
+    """Re-read the sub-account from the chain and the unsettled fee from the provider (made plausible)."""
+    tally, _ = yield from _reconcile(ctx, state, service)
     return tally
+
+
+def _reconcile(ctx: Context, state: FundingState, service: Service) -> Flow[tuple[Tally, bool]]:
+    """:func:`reconcile`, and whether the provider's unsettled fee was implausible."""
+    account = yield from ledger.sub_account(ctx, service.provider)
+    usable = account.usable if account else 0
+    reported = None
+    if account is not None and account.acknowledged:
+        reported = yield from unsettled_fee(ctx, service)  # None: the provider cannot tell, count 0
+    unsettled = plausible_unsettled(reported, usable)
+    if reported is not None and unsettled != reported:
+        _anomaly(state, service.provider, reported, usable)
+    tally = Tally(usable, unsettled, 0, account is not None, time.monotonic())
+    state.set_tally(service.provider, tally)
+    return tally, reported is not None and unsettled != reported
+
+
+def plausible_unsettled(reported: int | None, usable: int) -> int:
+    """What a provider's reported unsettled fee can be: never negative, never above the sub-account's usable
+    on-chain balance (a provider cannot have billed more than it could settle)."""
+    return min(max(reported or 0, 0), max(usable, 0))
+
+
+def _anomaly(state: FundingState, provider: str, reported: int, usable: int) -> None:
+    detail = f"reported an unsettled fee of {reported} neuron, the sub-account holds {format_0g(usable)}"
+    log.warning("implausible answer from provider %s: %s; counted as %s", provider, detail, format_0g(max(usable, 0)))
+    event = FundingEvent(kind="anomaly", provider=provider, spent=state.spent, detail=detail)
+    state.anomalies.append(event)
+    if state.policy is not None:
+        _fire(state.policy.on_anomaly, event)
 
 
 def unsettled_fee(ctx: Context, service: Service, *, timeout: float = UNSETTLED_TIMEOUT_S) -> Flow[int | None]:
@@ -332,6 +420,7 @@ def unsettled_fee(ctx: Context, service: Service, *, timeout: float = UNSETTLED_
     acknowledged sub-account no session token can be signed: NotAcknowledgedError.
     """
     from .direct import session_header
+    from .http_errors import scrub
 
     header = yield from session_header(ctx, service)
     url = f"{service.url.rstrip('/')}/v1/user/{ctx.user}/unsettledfee"
@@ -342,7 +431,7 @@ def unsettled_fee(ctx: Context, service: Service, *, timeout: float = UNSETTLED_
             return None
         return int(loads_json(result.content)["unsettledFee"])
     except Exception as exc:
-        log.warning("could not read the unsettled fee from %s: %s", service.provider, exc)
+        log.warning("could not read the unsettled fee from %s: %s", service.provider, scrub(str(exc), [header]))
         return None
 
 
@@ -352,20 +441,29 @@ def provider_unsettled_fee(ctx: Context, provider: str, *, timeout: float = UNSE
     return (yield from unsettled_fee(ctx, service, timeout=timeout))
 
 
-def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
+def top_up(ctx: Context, state: FundingState, service: Service, *, refused: bool = False) -> Flow[None]:
     """Inside the lane: settle an uncertain earlier transfer, reconcile, decide, ask the hooks, transfer.
 
     A transfer that may have been sent (TransactionUncertainError) is held, counted against the budget,
-    and settled before the next decision: the policy never pays twice for it.
+    and settled before the next decision: the policy never pays twice for it. A provider whose funding
+    breaker is open is not funded: after it ``refused`` a request for lack of balance that raises
+    FundingHaltedError, otherwise the request goes ahead unfunded.
     """
     policy = state.policy
     assert policy is not None
-    yield from settle_unsettled(ctx, state, service.provider)
-    tally = yield from reconcile(ctx, state, service)
+    provider = service.provider
+    yield from settle_unsettled(ctx, state, provider)
+    if _halted(state, provider, refused=refused):
+        return
+    tally, implausible = yield from _reconcile(ctx, state, service)
     if tally.estimate >= policy.min_balance:
         return
-    provider = service.provider
     _fire(policy.on_low_balance, _event("low_balance", provider, 0, tally, state))
+    reason = _trip(state, provider, tally, implausible=implausible)
+    if reason is not None:
+        if refused:
+            raise _halted_error(policy, provider, reason)
+        return
     amount = min(policy.target_balance - tally.estimate, policy.max_per_transfer)
     if not tally.exists:
         amount = max(amount, NEW_SUB_ACCOUNT_MINIMUM)
@@ -389,7 +487,46 @@ def top_up(ctx: Context, state: FundingState, service: Service) -> Flow[None]:
         state.book.give_back(policy.budget_key, amount)
         raise
     state.set_tally(provider, Tally(account.usable, tally.unsettled, 0, True, time.monotonic()))
+    state.breakers.funded(provider, amount, implausible=implausible)
     _funded(state, provider, amount, tally.estimate)
+
+
+def _trip(state: FundingState, provider: str, tally: Tally, *, implausible: bool) -> str | None:
+    """Open the breaker of ``provider`` (event, log line) when another top-up would change nothing: why."""
+    policy = state.policy
+    assert policy is not None
+    reason = state.breakers.why_not(provider, implausible=implausible)
+    if reason is None:
+        return None
+    state.breakers.trip(provider, reason, policy.breaker_cooldown)
+    event = _event("breaker_open", provider, 0, tally, state, detail=reason)
+    state.anomalies.append(event)
+    log.warning("auto-funding of %s halted for %.0f s: %s", provider, policy.breaker_cooldown, reason)
+    _fire(policy.on_breaker_open, event)
+    return reason
+
+
+def _halted(state: FundingState, provider: str, *, refused: bool) -> bool:
+    """Whether the breaker of ``provider`` is open; after the provider ``refused`` a request, FundingHaltedError."""
+    policy = state.policy
+    assert policy is not None
+    reason = state.breakers.opened(provider)
+    if reason is None:
+        return False
+    if refused:
+        raise _halted_error(policy, provider, reason)
+    log.debug("not funding %s (breaker open: %s); the request goes ahead unfunded", provider, reason)
+    return True
+
+
+def _halted_error(policy: FundingPolicy, provider: str, reason: str) -> FundingHaltedError:
+    return FundingHaltedError(
+        f"auto-funding will not top up provider {provider} again: {reason}. Its sub-account is not funded "
+        f"further for {policy.breaker_cooldown:.0f} s (zg.funding.reset_breaker({provider!r}) to allow it now); "
+        f"check the provider, use another one, or transfer by hand with zg.ledger.transfer({provider!r}, amount)",
+        provider=provider,
+        reason=reason,
+    )
 
 
 def settle_unsettled(ctx: Context, state: FundingState, provider: str) -> Flow[None]:
@@ -419,10 +556,14 @@ def _funded(state: FundingState, provider: str, amount: int, estimate: int) -> N
 def _budget_exhausted(policy: FundingPolicy, state: FundingState, provider: str, amount: int, tally: Tally) -> NoReturn:
     event = _event("budget_exhausted", provider, amount, tally, state)
     _fire(policy.on_budget_exhausted, event)
-    left = max(0, (policy.budget or 0) - state.spent)
+    budget = policy.budget or 0
+    left = max(0, budget - state.spent)
     raise BudgetExhaustedError(
-        f"funding {provider} needs {format_0g(amount)} but the policy budget of {format_0g(policy.budget or 0)} "
-        f"has {format_0g(left)} left: raise FundingPolicy.budget or fund manually"
+        f"auto-funding stopped: funding {provider} needs {format_0g(amount)} but the policy budget of "
+        f"{format_0g(budget)} (default {format_0g(DEFAULT_BUDGET)}) has {format_0g(left)} left after moving "
+        f"{format_0g(state.spent)}. Check why "
+        "the sub-accounts keep running low, then pass a larger FundingPolicy budget (or unlimited_budget=True), "
+        "or fund manually with zg.ledger.transfer"
     )
 
 
@@ -436,9 +577,9 @@ def background_round(ctx: Context, state: FundingState) -> Flow[None]:
             log.warning("%s", exc)
 
 
-def _event(kind: Any, provider: str, amount: int, tally: Tally, state: FundingState) -> FundingEvent:
+def _event(kind: Any, provider: str, amount: int, tally: Tally, state: FundingState, detail: str = "") -> FundingEvent:
     return FundingEvent(
-        kind=kind, provider=provider, amount=amount, estimated_balance=tally.estimate, spent=state.spent
+        kind=kind, provider=provider, amount=amount, estimated_balance=tally.estimate, spent=state.spent, detail=detail
     )
 
 

@@ -7,10 +7,12 @@ redact key material a body might echo, and neither ever looks at request headers
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -28,7 +30,7 @@ from .errors import (
     ZeroGError,
 )
 
-__all__ = ["go_duration", "header", "provider_error", "redact", "redact_router", "router_error"]
+__all__ = ["go_duration", "header", "provider_error", "redact", "redact_router", "router_error", "scrub", "scrub_error"]
 
 _ROUTER_SECRET = re.compile(r"\b((?:sk|mk)-)[A-Za-z0-9_-]{8,}")
 _KEY_CODES = frozenset({"invalid_api_key", "missing_authorization", "api_key_revoked"})
@@ -54,6 +56,87 @@ _MAX_BODY_CHARS = 16_384
 def redact(text: str) -> str:
     """``text`` with session tokens and bearer credentials replaced by ``<redacted>``."""
     return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "<redacted>", text)
+
+
+MIN_SECRET_PIECE = 8
+"""Pieces of a known secret this long or longer are removed from provider text (:func:`scrub`)."""
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_REDACTED = "<redacted>"
+
+
+def _secret_forms(secret: str) -> list[str]:
+    """How a provider could echo ``secret`` (``[Bearer ]app-sk-…``): as is, its base64 payload, the signature it
+    carries, URL-encoded (partly or wholly), each also reversed; lower-cased."""
+    token = secret.strip()
+    if token[:7].lower() == "bearer ":
+        token = token[7:].strip()
+    forms = [token, token.removeprefix("app-sk-")]
+    try:
+        decoded = base64.b64decode(forms[1], validate=True).decode("utf-8")
+        forms.append(decoded.rpartition("|")[2])  # the signature (the claims themselves are no secret)
+    except (binascii.Error, ValueError):
+        pass
+    forms += [re.sub(r"[^A-Za-z0-9_.~-]", lambda m: f"%{ord(m.group()):02x}", token)]
+    forms += ["".join(f"%{byte:02x}" for byte in token.encode())]
+    forms += [form[::-1] for form in forms]
+    return [form.translate(_LOWER) for form in forms if len(form) >= MIN_SECRET_PIECE]
+
+
+def _pieces(secrets: Iterable[str]) -> frozenset[str]:
+    return frozenset(
+        form[i : i + MIN_SECRET_PIECE]
+        for secret in secrets
+        for form in _secret_forms(secret)
+        for i in range(len(form) - MIN_SECRET_PIECE + 1)
+    )
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` without any piece of ``secrets`` of :data:`MIN_SECRET_PIECE` characters or more, in any case,
+    reversed or URL-encoded (each run of such pieces becomes ``<redacted>``), then :func:`redact`."""
+    pieces = _pieces(secrets)
+    lowered = text.translate(_LOWER)  # ASCII only: same length, positions line up
+    covered = bytearray(len(text))
+    for i in range(len(text) - MIN_SECRET_PIECE + 1):
+        if lowered[i : i + MIN_SECRET_PIECE] in pieces:
+            covered[i : i + MIN_SECRET_PIECE] = b"\x01" * MIN_SECRET_PIECE
+    if any(covered):
+        parts = re.split(r"(\x01+)", covered.decode("latin-1"))
+        out, at = [], 0
+        for part in parts:
+            out.append(_REDACTED if part.startswith("\x01") else text[at : at + len(part)])
+            at += len(part)
+        text = "".join(out)
+    return redact(text)
+
+
+def scrub_error(error: BaseException, secrets: Iterable[str]) -> BaseException:
+    """Remove ``secrets`` (see :func:`scrub`) from ``error``'s message and string attributes, and from the errors
+    it was raised from (their messages, and an ``Authorization`` header of the HTTP request they carry). In place;
+    returns ``error``."""
+    secrets = [secret for secret in secrets if secret]
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and secrets:
+        seen.add(id(current))
+        current.args = tuple(scrub(arg, secrets) if isinstance(arg, str) else arg for arg in current.args)
+        for name, value in list(getattr(current, "__dict__", {}).items()):
+            if isinstance(value, str):
+                setattr(current, name, scrub(value, secrets))
+        _drop_authorization(current)
+        current = current.__cause__ or current.__context__
+    return error
+
+
+def _drop_authorization(error: BaseException) -> None:
+    """Blank the ``Authorization`` header of the request an HTTP client's error carries (httpx: ``.request``)."""
+    try:
+        request = getattr(error, "request", None)
+    except RuntimeError:  # httpx: an error raised without a request
+        return
+    headers = getattr(request, "headers", None)
+    if headers is not None and "authorization" in headers:
+        headers["authorization"] = _REDACTED
 
 
 def _message_of(body: bytes) -> str:

@@ -8,11 +8,13 @@ adapter instance in the process, on any thread or event loop:
 * ``buckets`` — per-provider rate buckets and in-flight slots (:class:`~zerog_compute.ratelimit.RateBuckets`);
 * ``sessions`` and ``generations`` — session tokens and the sub-account generations they were made for;
 * ``funding`` — tallies per provider and the spend of each budget (:class:`~zerog_compute.funding.FundingBook`);
+* ``breakers`` — the per-provider funding circuit breakers (in this process only);
 * ``nonces`` and ``lane`` — the next nonce and the lock that serialises the wallet's chain writes.
 
 Everything here is thread-safe and loop-agnostic (see :mod:`zerog_compute._waiting`); nothing polls.
 With a shared state store (:mod:`zerog_compute.state`: SQLite, Redis) the buckets, the funding book and the
-lane (with its nonce) live in the store, so other processes and hosts see them too; sessions stay here.
+lane (with its nonce) live in the store, so other processes and hosts see them too; sessions and breakers stay
+here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 
 from . import state as _state
+from ._breaker import FundingBreakers
 from ._context import GENERATION_TTL_S, TTLCache
 from ._waiting import SharedLock
 from .auth import SessionCache
@@ -41,6 +44,7 @@ class WalletState:
     sessions: SessionCache = field(default_factory=SessionCache)
     generations: TTLCache[str, int] = field(default_factory=lambda: TTLCache(GENERATION_TTL_S))
     funding: SharedBook = field(default_factory=FundingBook)
+    breakers: FundingBreakers = field(default_factory=FundingBreakers)
     nonces: NonceTracker = field(default_factory=NonceTracker)
     lane: SharedLock = field(default_factory=SharedLock)
     store: _state.StateStore = _state.MEMORY

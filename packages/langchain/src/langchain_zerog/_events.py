@@ -28,7 +28,14 @@ from langchain_core.callbacks import (
 from zerog_compute import FundingEvent, FundingPolicy, PoolEvent
 
 log = logging.getLogger(__name__)
-_FUNDING_HOOKS = ("before_fund", "after_fund", "on_low_balance", "on_budget_exhausted")
+_FUNDING_HOOKS = (
+    "before_fund",
+    "after_fund",
+    "on_low_balance",
+    "on_budget_exhausted",
+    "on_anomaly",
+    "on_breaker_open",
+)
 
 
 @dataclass

@@ -74,7 +74,7 @@ def proxy(s: Session) -> int:
     s.secrets.append(key)
     if not args.model and not args.provider:
         raise ConfigurationError("pass --model MODEL (providers are discovered) or --provider ADDRESS (repeatable)")
-    funding = FundingPolicy.of(min_balance=args.fund_min, target_balance=args.fund_target) if args.auto_fund else None
+    funding = _funding_policy(args) if args.auto_fund else None
     zg = AsyncZeroG(
         private_key=key,
         network=args.network,
@@ -121,3 +121,12 @@ def _announce(s: Session) -> str | None:
         s.ui.line(token)
     s.secrets.append(token)
     return token
+
+
+def _funding_policy(args: argparse.Namespace) -> FundingPolicy:
+    """``--auto-fund``'s policy: ``--fund-min``, ``--fund-target`` and a budget (``--fund-budget``, 10 0G)."""
+    if args.fund_budget == "unlimited":
+        return FundingPolicy.of(
+            min_balance=args.fund_min, target_balance=args.fund_target, budget=None, unlimited_budget=True
+        )
+    return FundingPolicy.of(min_balance=args.fund_min, target_balance=args.fund_target, budget=args.fund_budget)

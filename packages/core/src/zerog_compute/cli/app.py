@@ -184,6 +184,11 @@ def _inference_commands(sub: Any) -> None:
     p.add_argument("--fund-min", default="2", help="with --auto-fund: top up below this many 0G (default 2)")
     p.add_argument("--fund-target", default="3", help="with --auto-fund: top up to this many 0G (default 3)")
     p.add_argument(
+        "--fund-budget",
+        default="10",
+        help="with --auto-fund: never move more than this many 0G in total (default 10; 'unlimited' for no cap)",
+    )
+    p.add_argument(
         "--state",
         help="share the wallet's limits, budget and chain writes with other processes: sqlite, sqlite:///path.db or "
         "redis://host:port/db (default $ZG_STATE_URL, else this process only)",

@@ -34,3 +34,10 @@ def test_the_cli_parses_the_option() -> None:
     assert args.fund_budget == "10"
     args = build_parser().parse_args(["proxy", "--model", "m", "--auto-fund", "--fund-budget", "unlimited"])
     assert _funding_policy(args).budget is None
+
+
+def test_the_proxy_takes_a_deadline() -> None:
+    from zerog_compute.cli.app import build_parser
+
+    assert build_parser().parse_args(["proxy", "--model", "m"]).deadline == 300.0
+    assert build_parser().parse_args(["proxy", "--model", "m", "--deadline", "20"]).deadline == 20.0

@@ -82,6 +82,7 @@ def proxy(s: Session) -> int:
         verification=args.verification,
         funding=funding,
         state=args.state,
+        deadline=args.deadline,
     )
     token = _announce(s)
     serve(

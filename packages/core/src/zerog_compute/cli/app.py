@@ -193,6 +193,12 @@ def _inference_commands(sub: Any) -> None:
         help="share the wallet's limits, budget and chain writes with other processes: sqlite, sqlite:///path.db or "
         "redis://host:port/db (default $ZG_STATE_URL, else this process only)",
     )
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=300.0,
+        help="seconds a forwarded request may take in all, slow or endless answers included (default 300)",
+    )
     _proxy.add_access_options(p)
 
 

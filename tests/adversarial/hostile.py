@@ -33,7 +33,7 @@ def head(status: int = 200, headers: dict[str, str] | None = None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def completion(text: str = "hi") -> bytes:
+def completion(text: str = "hi", prompt_tokens: int = 1) -> bytes:
     return json.dumps(
         {
             "id": "chatcmpl-hostile",
@@ -41,7 +41,7 @@ def completion(text: str = "hi") -> bytes:
             "created": 0,
             "model": "zerog-devnet/external",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
         }
     ).encode()
 
@@ -95,6 +95,25 @@ def bomb(decoded: int = 1024 * MiB, content_type: str = "application/json") -> B
         for start in range(0, len(data), 64 * 1024):
             writer.write(data[start : start + 64 * 1024])
             await writer.drain()
+
+    return run
+
+
+def answer(status: int, body: bytes, content_type: str = "application/json", **headers: str) -> Behaviour:
+    """Any status with ``body``."""
+
+    async def run(writer: Writer) -> None:
+        fields = {"Content-Type": content_type, "Content-Length": str(len(body)), **headers}
+        writer.write(head(status, fields) + body)
+
+    return run
+
+
+def computed(make: Callable[[], bytes], status: int = 200) -> Behaviour:
+    """A JSON body made when the request arrives (``make`` runs in a worker thread: it may block)."""
+
+    async def run(writer: Writer) -> None:
+        await answer(status, await asyncio.to_thread(make))(writer)
 
     return run
 

@@ -1,4 +1,4 @@
-"""One bounded JSON parser for untrusted input, and the adapters' tool calls parsed with it."""
+"""One bounded JSON parser for untrusted input, and tool calls a provider nests 100,000 deep: never a crash."""
 
 from __future__ import annotations
 

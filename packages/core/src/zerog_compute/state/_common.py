@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
-from .._waiting import Owner, SharedLock, task_owner, thread_owner
+from .._waiting import Gate, Owner, SharedLock, task_owner, thread_owner
 from ..contracts import NonceTracker
 from ..errors import TransactionUncertainError
 from ..funding import FundingBook, SharedBook, Tally, Unsettled
@@ -229,3 +229,25 @@ def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
 
 def tally_of(usable: str, unsettled: str, local: int, exists: int, at: float) -> Tally:
     return Tally(int(usable), int(unsettled), int(local), bool(exists), float(at))
+
+
+class LeasedSlots:
+    """What the cross-process stores' buckets share: this process's slot leases and its local wake-ups."""
+
+    slot_poll: float | None = 0.01
+
+    def __init__(self, wallet: str) -> None:
+        self.wallet = wallet
+        self.slots = Gate()
+        self._mine: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def _keep(self, provider: str, lease: str) -> None:
+        with self._lock:
+            self._mine.setdefault(provider.lower(), []).append(lease)
+
+    def _pop(self, provider: str) -> str | None:
+        """One of this process's leases with ``provider`` (None when it holds none)."""
+        with self._lock:
+            mine = self._mine.get(provider.lower())
+            return mine.pop() if mine else None

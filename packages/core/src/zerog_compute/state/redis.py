@@ -13,11 +13,11 @@ import uuid
 
 import redis
 
-from .._waiting import Gate
 from ..funding import Tally, Unsettled
 from ..ratelimit import SLOT_WAIT_S, RateLimit
 from ._common import (
     LEASE_TTL_S,
+    LeasedSlots,
     Renewer,
     StateStore,
     dump_unsettled,
@@ -117,16 +117,12 @@ class RedisStore(StateStore):
 _SCRIPTS = {"take": TAKE, "ready": READY, "fee": FEE, "extend": EXTEND, "unlock": UNLOCK, "save_nonce": SAVE_NONCE}
 
 
-class RedisBuckets:
+class RedisBuckets(LeasedSlots):
     """Token buckets and in-flight slot leases of one wallet in a :class:`RedisStore`."""
 
-    slot_poll: float | None = 0.01
-
     def __init__(self, store: RedisStore, wallet: str) -> None:
-        self.store, self.wallet = store, wallet
-        self.slots = Gate()
-        self._mine: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
+        super().__init__(wallet)
+        self.store = store
 
     def _keys(self, provider: str) -> list[str]:
         return [self.store.key(self.wallet, "bucket", provider), self.store.key(self.wallet, "leases", provider)]
@@ -149,16 +145,13 @@ class RedisBuckets:
             return SLOT_WAIT_S, version
         if answer > 0:
             return answer, None
-        with self._lock:
-            self._mine.setdefault(provider, []).append(lease)
+        self._keep(provider, lease)
         self.store.hold_lease(lease, keys[1])
         return 0.0, None
 
     def release(self, provider: str) -> None:
         """Give one of this process's slots back and wake whoever waits for one here."""
-        with self._lock:
-            mine = self._mine.get(provider.lower())
-            lease = mine.pop() if mine else None
+        lease = self._pop(provider)
         if lease is None:
             return
         self.store.drop_lease(lease)

@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._waiting import Gate
 from ..funding import Tally, Unsettled
 from ..ratelimit import SLOT_WAIT_S, RateLimit
 from ._common import (
     LEASE_TTL_S,
+    LeasedSlots,
     OuterLock,
     Renewer,
     StateStore,
@@ -131,16 +131,12 @@ class SqliteStore(StateStore):
             conn.close()
 
 
-class SqliteBuckets:
+class SqliteBuckets(LeasedSlots):
     """Token buckets and in-flight slot leases of one wallet in a :class:`SqliteStore`."""
 
-    slot_poll: float | None = 0.01
-
     def __init__(self, store: SqliteStore, wallet: str) -> None:
-        self.store, self.wallet = store, wallet
-        self.slots = Gate()
-        self._mine: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
+        super().__init__(wallet)
+        self.store = store
 
     def take(self, provider: str, limit: RateLimit) -> tuple[float, int | None]:
         """See :meth:`zerog_compute.ratelimit.RateBuckets.take`."""
@@ -161,16 +157,13 @@ class SqliteBuckets:
                     return (1.0 - tokens) / limit.rate, None
                 conn.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)", (*key, tokens - 1.0, now))
             conn.execute("INSERT INTO leases VALUES (?, ?, ?, ?)", (lease, *key, now + self.store.lease_ttl))
-        with self._lock:
-            self._mine.setdefault(provider, []).append(lease)
+        self._keep(provider, lease)
         self.store.hold_lease(lease)
         return 0.0, None
 
     def release(self, provider: str) -> None:
         """Give one of this process's slots back and wake whoever waits for one here."""
-        with self._lock:
-            mine = self._mine.get(provider.lower())
-            lease = mine.pop() if mine else None
+        lease = self._pop(provider)
         if lease is None:
             return
         self.store.drop_lease(lease)

@@ -117,3 +117,33 @@ def test_a_too_deep_streamed_tool_call_becomes_invalid_not_a_crash() -> None:
     result = subprocess.run([sys.executable, "-c", STREAM_SCRIPT], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("survived")
+
+
+RPC_SCRIPT = textwrap.dedent(
+    """
+    import httpx
+    from zerog_compute import ChainError
+    from zerog_compute._io import Rpc
+    from zerog_compute.runners import SyncRunner
+
+    deep = b'{"jsonrpc": "2.0", "id": 1, "result": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    rpc = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=deep)))
+    runner = SyncRunner("http://rpc.invalid", 1, httpx.Client(), rpc)
+    runner._chain_checked = True
+    def flow():
+        return (yield Rpc("eth_blockNumber"))
+    try:
+        runner.run(flow())
+    except ChainError as exc:
+        assert "non-JSON" in str(exc)
+    else:
+        raise AssertionError("a too-deep RPC answer must be refused")
+    print("survived")
+    """
+)
+
+
+def test_an_rpc_node_cannot_crash_the_client_with_deep_json() -> None:
+    result = subprocess.run([sys.executable, "-c", RPC_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("survived")

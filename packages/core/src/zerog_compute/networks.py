@@ -9,13 +9,13 @@ No I/O beyond that file happens here; the chain id is checked against the RPC on
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ConfigurationError
+from .untrusted_json import parse_json
 
 ENV_NETWORK = "ZG_NETWORK"
 ENV_RPC_URL = "ZG_RPC_URL"
@@ -70,7 +70,7 @@ def devnet_network(path: Path | None = None) -> Network:
     """The running devnet, from its JSON description."""
     source = path or devnet_file()
     try:
-        data = json.loads(source.read_text())
+        data = parse_json(source.read_text())
         contracts = data["contracts"]
         return Network(
             name="devnet",

@@ -5,12 +5,12 @@ Pure functions shared by both backends and by streams (no I/O).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from .http_errors import header
 from .services import Service
+from .untrusted_json import parse_json
 
 __all__ = ["as_dict", "chat_id", "count", "fee_for", "tokens"]
 
@@ -51,7 +51,7 @@ def count(usage: dict[str, Any], key: str) -> int:
 
 def _image_count(body: bytes) -> int:
     try:
-        n = json.loads(body).get("n", 1)
+        n = parse_json(body).get("n", 1)
     except (ValueError, AttributeError):
         return 1
     return n if isinstance(n, int) and n > 0 else 1

@@ -39,6 +39,7 @@ from ._io import (
 )
 from ._waiting import SharedLock, task_owner
 from .errors import ChainError, DeadlineExceededError, NetworkMismatchError, ProviderUnavailableError
+from .untrusted_json import parse_json
 
 BACKGROUND_WORKERS = 4
 
@@ -75,9 +76,11 @@ class _RunnerBase:
     @staticmethod
     def _rpc_result(op: Rpc, response: httpx.Response) -> Any:
         try:
-            payload = response.json()
+            payload = parse_json(response.content)
         except ValueError:
             raise ChainError(f"RPC {op.method} answered HTTP {response.status_code} with non-JSON") from None
+        if not isinstance(payload, dict):
+            raise ChainError(f"RPC {op.method} answered HTTP {response.status_code} with JSON that is not an object")
         if "error" in payload:
             raise RpcError(op.method, payload["error"])
         return payload.get("result")

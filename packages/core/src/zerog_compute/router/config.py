@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from .._context import TTLCache
 from ..errors import ConfigurationError
 from ..networks import Network, devnet_file
 from ..signer import Wallet
+from ..untrusted_json import parse_json
 from ..verification import VerificationPolicy
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def devnet_router_url(network: Network) -> str:
     source = devnet_file()
     hint = "pass router_url=net.router.url (or start the devnet with its Router: `zerog-devnet up`)"
     try:
-        data = json.loads(source.read_text())
+        data = parse_json(source.read_text())
         url = data["router"]["url"]
         described_rpc = data.get("rpc_url")
     except FileNotFoundError:

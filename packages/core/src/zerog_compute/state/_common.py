@@ -17,6 +17,7 @@ from ..contracts import NonceTracker
 from ..errors import TransactionUncertainError
 from ..funding import FundingBook, SharedBook, Tally, Unsettled
 from ..ratelimit import RateBuckets, SharedBuckets
+from ..untrusted_json import parse_json
 
 log = logging.getLogger("zerog_compute.state")
 
@@ -215,7 +216,7 @@ def dump_unsettled(held: Unsettled) -> str:
 
 
 def load_unsettled(text: str) -> Unsettled:
-    data = json.loads(text)
+    data = parse_json(text)
     raw = bytes.fromhex(data["raw"]) if data["raw"] else None
     error = TransactionUncertainError(
         data["message"], tx_hash=data["tx_hash"], nonce=data["nonce"], raw_transaction=raw

@@ -4,7 +4,8 @@
                                           [--stores memory,sqlite,redis] [--no-e2e] [--json]
 
 A warm request pays for the state with four store operations: the funding tally read (inline funding), the
-limiter's take (token bucket and in-flight slot) and release, and the fee added to the tally. Two measures:
+limiter's take (token bucket and in-flight slot) and release, and the fee added to the tally. The release and
+the fee are queued and sent with the next take (or by a flusher thread within ~2 ms). Two measures:
 
 * **micro**: those four operations on each store, timed one "request" at a time (``--n`` per store, in
   ``--rounds`` rounds rotating the store order), p50 / p90 / mean, and the p50 of each operation;

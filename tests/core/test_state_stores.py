@@ -7,11 +7,12 @@ shows that a crashed holder cannot keep it.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,11 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield base
 
 
-def store_at(url: str, lease_ttl: float = 30.0) -> StateStore:
+def store_at(url: str, lease_ttl: float = 30.0, write_delay: float = 0.002) -> StateStore:
     """A new store object: what another process would open."""
-    return (
-        RedisStore(url, lease_ttl=lease_ttl) if url.startswith("redis") else SqliteStore(url[9:], lease_ttl=lease_ttl)
-    )
+    if url.startswith("redis"):
+        return RedisStore(url, lease_ttl=lease_ttl, write_delay=write_delay)
+    return SqliteStore(url[9:], lease_ttl=lease_ttl, write_delay=write_delay)
 
 
 def child(url: str, action: str) -> None:
@@ -75,9 +76,55 @@ def test_slots_are_shared_and_released_by_their_holder(url: str) -> None:
     assert one.ready_in("p", limit) == float("inf")
     one.release("p")
     assert one.slots.version == version + 1  # waiters of this process are woken at once
-    assert two.take("p", limit) == (0.0, None)
+    assert one.in_flight("p") == 1  # and this process reads its own queued release
+    assert eventually(lambda: two.take("p", limit) == (0.0, None))  # other processes within milliseconds
     two.release("other")  # nothing held there: no effect
     assert one.in_flight("p") == 2
+
+
+def eventually(check: Callable[[], bool], within: float = 2.0) -> bool:
+    """Whether ``check`` holds within ``within`` seconds (queued writes reach other processes that soon)."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def test_queued_writes_reach_other_processes_without_another_operation(url: str) -> None:
+    first, other = store_at(url), store_at(url)
+    mine, theirs = first.buckets(*WALLET), other.buckets(*WALLET)
+    book = first.book(*WALLET)
+    book.set_tally("p", Tally(30 * G, 0, 0, True, 1.0))
+    assert mine.take("p", RateLimit(rpm=0, max_concurrent=1)) == (0.0, None)
+    mine.release("p")
+    book.record_fee("p", 9)
+    started = time.monotonic()
+    counted = Tally(30 * G, 0, 9, True, 1.0)
+    assert eventually(lambda: theirs.in_flight("p") == 0 and other.book(*WALLET).tally("p") == counted)
+    assert time.monotonic() - started < 1.0  # the flusher sent them; nothing else of this process ran
+    book.record_fee("p", 1)
+    first.close()  # close sends what is still queued
+    assert other.book(*WALLET).tally("p") == Tally(30 * G, 0, 10, True, 1.0)
+
+
+def test_a_forked_child_does_not_send_its_parents_queued_writes(url: str) -> None:
+    store = store_at(url, write_delay=60.0)  # the fee stays queued across the fork
+    book = store.book(*WALLET)
+    book.set_tally("p", Tally(30 * G, 0, 0, True, 1.0))
+    book.record_fee("p", 5)
+    pid = os.fork()
+    if pid == 0:  # the child: its first operation would send the inherited queue if it kept it
+        try:
+            store.book(*WALLET).tally("p")
+            store.flush()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert store_at(url).book(*WALLET).tally("p") == Tally(30 * G, 0, 0, True, 1.0)
+    store.flush()
+    assert store_at(url).book(*WALLET).tally("p") == Tally(30 * G, 0, 5, True, 1.0)  # counted once
 
 
 def test_a_crashed_holders_slot_expires(url: str) -> None:
@@ -125,7 +172,8 @@ def test_tallies_fees_and_held_transfers_are_shared(url: str) -> None:
     assert two.tally("p") is None
     one.set_tally("P", Tally(30 * G, 2, 0, True, 1.5))
     two.record_fee("p", 7)
-    assert one.tally("p") == Tally(30 * G, 2, 7, True, 1.5) and two.providers() == ["p"]
+    assert two.tally("p") == Tally(30 * G, 2, 7, True, 1.5)  # at once for the process that counted it
+    assert eventually(lambda: one.tally("p") == Tally(30 * G, 2, 7, True, 1.5)) and two.providers() == ["p"]
     error = TransactionUncertainError("may have been sent", tx_hash="0x12", nonce=4, raw_transaction=b"\x01\x02")
     one.hold("P", Unsettled(error, 2 * G, 3, "name:b"))
     held = two.unsettled("p")

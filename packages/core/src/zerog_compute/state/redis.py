@@ -1,6 +1,9 @@
 """The Redis state store: processes on several hosts share a wallet's state through one Redis server.
 
-Token buckets and slot leases change in one Lua script each (atomic, timed by the server's clock). Amounts in
+Token buckets and slot leases change in one Lua script each (atomic, timed by the server's clock). Writes
+nobody waits for (a slot given back, a fee counted) are queued and sent in the pipeline of this process's next
+command, or within a few milliseconds (:class:`~._common.WriteBehind`): a warm request makes two round trips,
+the funding tally's read and the limiter's take. Amounts in
 neuron can exceed what Lua's doubles hold exactly, so budgets change in ``WATCH``/``MULTI`` transactions. The
 lane is ``SET NX PX`` with a random token, renewed while held, with a fencing counter: a holder whose lock
 expired cannot write the nonce back over its successor's.
@@ -10,16 +13,21 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 
 from ..funding import Tally, Unsettled
 from ..ratelimit import SLOT_WAIT_S, RateLimit
 from ._common import (
+    FLUSH_DELAY_S,
     LEASE_TTL_S,
     LeasedSlots,
     Renewer,
     StateStore,
+    WriteBehind,
     dump_unsettled,
     load_unsettled,
     log,
@@ -68,10 +76,34 @@ return 1
 """
 
 
+@dataclass(frozen=True)
+class Command:
+    """One Redis command for a pipeline: a client method and its arguments, or a script of the store by name."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    keys: tuple[str, ...] = ()
+    script: bool = False
+
+    def add_to(self, pipe: redis.client.Pipeline, store: RedisStore) -> None:
+        if self.script:
+            pipe.evalsha(store.scripts[self.name].sha, len(self.keys), *self.keys, *self.args)
+        else:
+            getattr(pipe, self.name)(*self.args)
+
+    def run_alone(self, store: RedisStore) -> Any:
+        """The command by itself (a script is loaded first when the server does not know it)."""
+        if self.script:
+            return store.scripts[self.name](keys=list(self.keys), args=list(self.args))
+        return getattr(store.client, self.name)(*self.args)
+
+
 class RedisStore(StateStore):
     """A wallet state store on the Redis server at ``url`` (``redis://host:port/db``)."""
 
-    def __init__(self, url: str, *, lease_ttl: float = LEASE_TTL_S, prefix: str = "zerog") -> None:
+    def __init__(
+        self, url: str, *, lease_ttl: float = LEASE_TTL_S, prefix: str = "zerog", write_delay: float = FLUSH_DELAY_S
+    ) -> None:
         self.url = url
         self.lease_ttl = lease_ttl
         self.prefix = prefix
@@ -81,6 +113,8 @@ class RedisStore(StateStore):
         self._renewer = Renewer(self._renew, lease_ttl / 3)
         self.scripts = {name: self.client.register_script(code) for name, code in _SCRIPTS.items()}
         self.scripts["renew"] = self.client.register_script(RENEW % lease_ttl)
+        self.behind: WriteBehind[Command] = WriteBehind(self.flush, delay=write_delay)
+        self._sending = threading.Lock()  # held while queued writes are on their way (see read_beside_queue)
 
     def key(self, wallet: str, *parts: str) -> str:
         return ":".join((self.prefix, wallet, *parts))
@@ -109,8 +143,42 @@ class RedisStore(StateStore):
         if held:
             self.scripts["renew"](keys=[key for _, key in held], args=[lease for lease, _ in held])
 
+    def run(self, *commands: Command) -> list[Any]:
+        """The answers to ``commands``, sent in one pipeline behind this process's queued writes."""
+        with self._sending:
+            queued = self.behind.drain()
+            if queued:
+                return self._pipeline(queued, commands)
+        return self._pipeline([], commands)
+
+    def read_beside_queue(self, command: Command) -> tuple[Any, list[Command]]:
+        """The answer to one read without sending the queue, and the queue as it stood (nothing sent between)."""
+        with self._sending:
+            return command.run_alone(self), self.behind.queued()
+
+    def _pipeline(self, queued: list[Command], commands: tuple[Command, ...]) -> list[Any]:
+        batch = [*queued, *commands]
+        with self.client.pipeline(transaction=False) as pipe:
+            for command in batch:
+                command.add_to(pipe, self)
+            answers = pipe.execute(raise_on_error=False)
+        for index, (command, answer) in enumerate(zip(batch, answers, strict=True)):
+            if isinstance(answer, NoScriptError):  # the server lost its scripts (restart, SCRIPT FLUSH)
+                answers[index] = answer = command.run_alone(self)
+            if isinstance(answer, Exception):
+                if index >= len(queued):
+                    raise answer
+                log.warning("a queued state write failed: %s", answer)
+        return answers[len(queued) :]
+
+    def flush(self) -> None:
+        """Send this process's queued writes now."""
+        if self.behind:
+            self.run()
+
     def close(self) -> None:
         self._renewer.close()
+        self.behind.close()
         self.client.close()
 
 
@@ -140,7 +208,7 @@ class RedisBuckets(LeasedSlots):
             self.store.lease_ttl,
             BUCKET_TTL_MS,
         ]
-        answer = float(self.store.scripts["take"](keys=keys, args=args))
+        answer = float(self.store.run(Command("take", tuple(args), tuple(keys), script=True))[0])
         if answer < 0:
             return SLOT_WAIT_S, version
         if answer > 0:
@@ -155,12 +223,12 @@ class RedisBuckets(LeasedSlots):
         if lease is None:
             return
         self.store.drop_lease(lease)
-        self.store.client.zrem(self._keys(provider.lower())[1], lease)
+        self.store.behind.add(Command("zrem", (self._keys(provider.lower())[1], lease)))
         self.slots.notify_all()
 
     def ready_in(self, provider: str, limit: RateLimit) -> float:
         """See :meth:`zerog_compute.ratelimit.RateBuckets.ready_in`."""
-        busy, tokens, stamp, now = self.store.scripts["ready"](keys=self._keys(provider.lower()))
+        busy, tokens, stamp, now = self._ready(provider)
         if int(busy) >= limit.max_concurrent:
             return float("inf")
         if not limit.rpm or not tokens:
@@ -169,8 +237,11 @@ class RedisBuckets(LeasedSlots):
         return 0.0 if level >= 1.0 else (1.0 - level) / limit.rate
 
     def in_flight(self, provider: str) -> int:
-        busy = self.store.scripts["ready"](keys=self._keys(provider.lower()))[0]
-        return int(busy)
+        return int(self._ready(provider)[0])
+
+    def _ready(self, provider: str) -> list[str]:
+        answer: list[str] = self.store.run(Command("ready", keys=tuple(self._keys(provider.lower())), script=True))[0]
+        return answer
 
 
 class RedisBook:
@@ -187,20 +258,26 @@ class RedisBook:
         return self.store.key(self.wallet, "tally", provider.lower())
 
     def hold(self, provider: str, unsettled: Unsettled) -> None:
+        self.store.flush()
         self.r.hset(self._held, provider.lower(), dump_unsettled(unsettled))
 
     def unsettled(self, provider: str) -> Unsettled | None:
-        text: str | None = self.r.hget(self._held, provider.lower())  # type: ignore[assignment]
+        text: str | None = self.store.run(Command("hget", (self._held, provider.lower())))[0]
         return load_unsettled(text) if text else None
 
     def release(self, provider: str) -> None:
-        self.r.hdel(self._held, provider.lower())
+        self.store.run(Command("hdel", (self._held, provider.lower())))
 
     def tally(self, provider: str) -> Tally | None:
-        row: dict[str, str] = self.r.hgetall(self._tally_key(provider))  # type: ignore[assignment]
+        """The provider's tally with this process's queued fees counted (one read, nothing sent with it)."""
+        key = self._tally_key(provider)
+        row: dict[str, str]
+        row, queued = self.store.read_beside_queue(Command("hgetall", (key,)))
         if not row:
             return None
-        return tally_of(row["usable"], row["unsettled"], int(row["local"]), int(row["exists"]), float(row["at"]))
+        fees = sum(int(c.args[0]) for c in queued if c.name == "fee" and c.keys == (key,))
+        local = int(row["local"]) + fees
+        return tally_of(row["usable"], row["unsettled"], local, int(row["exists"]), float(row["at"]))
 
     def set_tally(self, provider: str, tally: Tally) -> None:
         fields: dict[str, str | int | float] = {
@@ -210,20 +287,21 @@ class RedisBook:
             "exists": int(tally.exists),
             "at": tally.at,
         }
+        self.store.flush()  # a queued fee first: this tally replaces it
         with self.r.pipeline() as pipe:  # MULTI/EXEC
             pipe.hset(self._tally_key(provider), mapping=fields)  # type: ignore[arg-type]
             pipe.sadd(self._providers, provider.lower())
             pipe.execute()
 
     def record_fee(self, provider: str, fee: int) -> None:
-        """Count a response's fee against the provider's estimate, for every process and host."""
-        self.store.scripts["fee"](keys=[self._tally_key(provider)], args=[fee])
+        """Count a response's fee against the provider's estimate, for every process and host (queued)."""
+        self.store.behind.add(Command("fee", (fee,), (self._tally_key(provider),), script=True))
 
     def providers(self) -> list[str]:
-        return sorted(self.r.smembers(self._providers))  # type: ignore[arg-type]
+        return sorted(self.store.run(Command("smembers", (self._providers,)))[0])
 
     def spent(self, budget_key: str) -> int:
-        return int(self.r.hget(self._spent, budget_key) or 0)
+        return int(self.store.run(Command("hget", (self._spent, budget_key)))[0] or 0)
 
     def reserve(self, budget_key: str, amount: int, budget: int | None) -> bool:
         """Count ``amount`` against the budget unless that would exceed it (WATCH/MULTI: atomic for all hosts)."""
@@ -233,6 +311,7 @@ class RedisBook:
         self._add(budget_key, -amount, None)
 
     def _add(self, budget_key: str, amount: int, budget: int | None) -> bool:
+        self.store.flush()
         with self.r.pipeline() as pipe:
             while True:
                 try:

@@ -1,6 +1,8 @@
 """The SQLite state store: several processes of one machine share a wallet's state in one file.
 
-Standard library ``sqlite3`` in WAL mode; every change is one short ``BEGIN IMMEDIATE`` transaction. Amounts
+Standard library ``sqlite3`` in WAL mode; every change is one short ``BEGIN IMMEDIATE`` transaction. Writes
+nobody waits for (a slot given back, a fee counted) ride in the next transaction or read of this process, or
+reach the file within a few milliseconds (:class:`~._common.WriteBehind`). Amounts
 in neuron can exceed 64 bits, so they are stored as text and added up in Python inside the transaction.
 The chain-write lane is an OS file lock (``flock``) on a file beside the database, one per wallet: the
 kernel drops it when its process dies. In-flight slots are leases renewed while held.
@@ -16,17 +18,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..funding import Tally, Unsettled
 from ..ratelimit import SLOT_WAIT_S, RateLimit
 from ._common import (
+    FLUSH_DELAY_S,
     LEASE_TTL_S,
     LeasedSlots,
     OuterLock,
     Renewer,
     StateStore,
+    WriteBehind,
     dump_unsettled,
     load_unsettled,
     poll_lock_async,
@@ -37,6 +42,9 @@ from ._common import (
 
 DEFAULT_PATH = Path("~/.zerog/state.db")
 BUSY_TIMEOUT_MS = 10_000
+Write = tuple[str, tuple[object, ...]]
+"""A queued statement and its parameters."""
+ADD_FEE = "UPDATE tallies SET local = local + ? WHERE wallet = ? AND provider = ?"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (wallet TEXT, provider TEXT, tokens REAL, stamp REAL,
     PRIMARY KEY (wallet, provider));
@@ -53,7 +61,7 @@ CREATE TABLE IF NOT EXISTS nonces (wallet TEXT PRIMARY KEY, next INTEGER, last_h
 class SqliteStore(StateStore):
     """A wallet state store in the SQLite file ``path`` (its directory is created private, 0700)."""
 
-    def __init__(self, path: str | Path, *, lease_ttl: float = LEASE_TTL_S) -> None:
+    def __init__(self, path: str | Path, *, lease_ttl: float = LEASE_TTL_S, write_delay: float = FLUSH_DELAY_S) -> None:
         self.path = Path(path).expanduser()
         self.url = f"sqlite://{self.path}"
         self.lease_ttl = lease_ttl
@@ -63,6 +71,7 @@ class SqliteStore(StateStore):
         self._pid = 0
         self._leases: set[str] = set()  # the slot leases this process holds (renewed while held)
         self._renewer = Renewer(self._renew, lease_ttl / 3)
+        self.behind: WriteBehind[Write] = WriteBehind(self.flush, delay=write_delay)
         with self._lock:
             self._connection().executescript(SCHEMA)
 
@@ -84,16 +93,35 @@ class SqliteStore(StateStore):
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
+            queued = self.behind.drain()
             try:
+                for sql, args in queued:
+                    conn.execute(sql, args)
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
+                self.behind.requeue(queued)
                 raise
             conn.execute("COMMIT")
 
     def read(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        """Rows of one query, after this process's queued writes (sent in the same transaction)."""
+        if self.behind:
+            with self.transaction() as conn:
+                return conn.execute(sql, args).fetchall()
         with self._lock:
             return self._connection().execute(sql, args).fetchall()
+
+    def read_beside_queue(self, sql: str, *args: object) -> tuple[list[tuple[Any, ...]], list[Write]]:
+        """Rows of one query without sending the queue, and the queue as it stood (nothing sent in between)."""
+        with self._lock:
+            return self._connection().execute(sql, args).fetchall(), self.behind.queued()
+
+    def flush(self) -> None:
+        """Send this process's queued writes now."""
+        if self.behind:
+            with self.transaction():
+                pass
 
     def buckets(self, chain_id: int, address: str) -> SqliteBuckets:
         return SqliteBuckets(self, wallet_key(chain_id, address))
@@ -125,6 +153,7 @@ class SqliteStore(StateStore):
 
     def close(self) -> None:
         self._renewer.close()
+        self.behind.close()
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
@@ -167,8 +196,7 @@ class SqliteBuckets(LeasedSlots):
         if lease is None:
             return
         self.store.drop_lease(lease)
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM leases WHERE id = ?", (lease,))
+        self.store.behind.add(("DELETE FROM leases WHERE id = ?", (lease,)))
         self.slots.notify_all()
 
     def ready_in(self, provider: str, limit: RateLimit) -> float:
@@ -209,9 +237,15 @@ class SqliteBook:
             conn.execute("DELETE FROM held WHERE wallet = ? AND provider = ?", (self.wallet, provider.lower()))
 
     def tally(self, provider: str) -> Tally | None:
+        """The provider's tally with this process's queued fees counted (a read, no write transaction)."""
         sql = "SELECT usable, unsettled, local, exists_, at FROM tallies WHERE wallet = ? AND provider = ?"
-        rows = self.store.read(sql, self.wallet, provider.lower())
-        return tally_of(*rows[0]) if rows else None
+        key = (self.wallet, provider.lower())
+        rows, queued = self.store.read_beside_queue(sql, *key)
+        if not rows:
+            return None
+        tally = tally_of(*rows[0])
+        fees = sum(int(str(args[0])) for sql, args in queued if sql == ADD_FEE and args[1:] == key)
+        return replace(tally, local=tally.local + fees) if fees else tally
 
     def set_tally(self, provider: str, tally: Tally) -> None:
         row = (
@@ -227,10 +261,8 @@ class SqliteBook:
             conn.execute("INSERT OR REPLACE INTO tallies VALUES (?, ?, ?, ?, ?, ?, ?)", row)
 
     def record_fee(self, provider: str, fee: int) -> None:
-        """Count a response's fee against the provider's estimate, for every process."""
-        with self.store.transaction() as conn:
-            sql = "UPDATE tallies SET local = local + ? WHERE wallet = ? AND provider = ?"
-            conn.execute(sql, (fee, self.wallet, provider.lower()))
+        """Count a response's fee against the provider's estimate, for every process (queued: see flush)."""
+        self.store.behind.add((ADD_FEE, (fee, self.wallet, provider.lower())))
 
     def providers(self) -> list[str]:
         return [str(row[0]) for row in self.store.read("SELECT provider FROM tallies WHERE wallet = ?", self.wallet)]

@@ -356,3 +356,13 @@ def test_doctor_spend_reports_fee_and_verdict(devnet: Devnet, doctor: Run) -> No
     assert spend["provider"] == chat_a.info.address and spend["verification"]["verdict"] == "verified"
     assert int(spend["fee_neuron"]) > 0 and int(spend["fee_neuron"]) == chat_a.unsettled(user.address)
     assert result.lines()["paid request"]["status"] == "ok"
+
+
+def test_a_separated_providers_model_report_is_checked_against_its_target() -> None:
+    mode = provider_mode(service(additional_info=additional_info(TARGET, separated=True)))
+    bound = AttestationReport(expected_signer=TARGET, signer_in_report=TARGET, matches=True)
+    assert judge_provider(status(mode=mode, model_attestation=bound), devnet=False).status is Status.ok
+    other = AttestationReport(expected_signer=TARGET, signer_in_report=SIGNER, matches=False, note="binds another")
+    assert judge_provider(status(mode=mode, model_attestation=other), devnet=False).status is Status.fail
+    missing = judge_provider(status(mode=mode, model_attestation_error="HTTP 404"), devnet=False)
+    assert missing.status is Status.warn and "model TEE report unavailable: HTTP 404" in missing.detail

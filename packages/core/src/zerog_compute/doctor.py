@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,7 +45,7 @@ from .errors import LedgerNotFoundError, ZeroGError
 from .ledger import LedgerInfo, SubAccount
 from .services import Service, checksum
 from .untrusted_json import parse_json
-from .verification import Verdict, VerificationResult
+from .verification import Verdict, VerificationResult, check_attestation
 
 __all__ = ["DEFAULT_TIMEOUT", "DoctorReport", "diagnose"]
 
@@ -182,7 +183,7 @@ def _wallet_checks(
     except LedgerNotFoundError:
         missing = True
     except ZeroGError as exc:
-        error = str(exc)
+        error = _safe(zg, exc)
     checks.append(judge_ledger(ledger, missing, error))
     accounts: dict[str, SubAccount] = {}
     if ledger is not None:
@@ -234,8 +235,35 @@ def _probe(zg: ZeroG, http: httpx.Client, base: ProviderStatus, service: Service
         try:
             update["attestation"] = zg.attestation(service.provider)
         except ZeroGError as exc:
-            update["attestation_error"] = str(exc)[:300]
+            update["attestation_error"] = _safe(zg, exc)[:300]
+        if base.mode.separated and base.mode.provider_type == "decentralized" and base.mode.signer:
+            update.update(_model_report(http, service, base.mode.signer, local_ok=local_ok))
     return base.model_copy(update=update)
+
+
+def _model_report(http: httpx.Client, service: Service, signer: str, *, local_ok: bool) -> dict[str, Any]:
+    """A separated provider's model TEE report (the TS SDK's ``verifyService`` reads it), checked against
+    ``TargetTeeAddress``."""
+    path = f"/v1/proxy/attestation/report?model={quote(service.model, safe='/')}"
+    url, refused = probe_target(service.url, path, local_ok=local_ok)
+    if url is None:
+        return {"model_attestation_error": refused}
+    try:
+        with http.stream("GET", url, follow_redirects=False) as response:
+            content = _read(response)
+    except httpx.HTTPError as exc:
+        return {"model_attestation_error": f"unreachable ({type(exc).__name__})"}
+    except _ProbeError as exc:
+        return {"model_attestation_error": str(exc)}
+    if response.status_code != 200:
+        return {"model_attestation_error": f"/v1/proxy/attestation/report answered HTTP {response.status_code}"}
+    return {"model_attestation": check_attestation(content, tee_signer_address=signer)}
+
+
+def _safe(zg: ZeroG, exc: BaseException) -> str:
+    """An error's text without the RPC URL's path, query or user info (they may hold an API key)."""
+    rpc = zg.network.rpc_url
+    return str(exc).replace(rpc, display_url(rpc)) if rpc else str(exc)
 
 
 def _base_status(service: Service, accounts: dict[str, SubAccount]) -> ProviderStatus:
@@ -282,7 +310,7 @@ def _provider_checks(
             area="provider",
             name="providers",
             status=Status.fail,
-            detail=f"could not list the providers: {exc}",
+            detail=f"could not list the providers: {_safe(zg, exc)}",
             fix="check the RPC and the inference contract lines above",
         )
         return [check], []
@@ -331,7 +359,8 @@ def _spend(zg: ZeroG, statuses: list[ProviderStatus], timeout: float) -> SpendRe
     try:
         reply = zg.chat.completions.create(provider=candidate.provider, messages=messages, max_tokens=SPEND_MAX_TOKENS)
     except ZeroGError as exc:
-        return SpendResult(provider=candidate.provider, model=candidate.model, error=f"{candidate.provider}: {exc}")
+        error = f"{candidate.provider}: {_safe(zg, exc)}"
+        return SpendResult(provider=candidate.provider, model=candidate.model, error=error)
     record = reply.zerog
     if record is None:
         return SpendResult(provider=candidate.provider, error="the answer carries no 0G record")

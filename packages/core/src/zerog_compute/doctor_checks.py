@@ -109,6 +109,9 @@ class ProviderStatus(BaseModel):
     probe_error: str | None = None
     attestation: AttestationReport | None = None
     attestation_error: str | None = None
+    model_attestation: AttestationReport | None = None
+    """Separated providers: the model TEE's report (``/v1/proxy/attestation/report``) against ``TargetTeeAddress``."""
+    model_attestation_error: str | None = None
     sub_account_balance: int | None = None
     acknowledged: bool | None = None
 
@@ -326,16 +329,23 @@ def _private_host(host: str) -> bool:
 def judge_provider(status: ProviderStatus, *, devnet: bool) -> Check:
     """One provider's line: reachable, verifiable, attested, and (for you) funded."""
     problems, fixes = _provider_problems(status, devnet=devnet)
+    warnings = _model_attestation_warnings(status)
     parts = [status.mode.label, status.service_type, status.model]
     if status.reachable:
-        parts.append(f"/v1/models {status.latency_ms:.0f} ms ({len(status.models)} models)")
+        count = len(status.models)
+        parts.append(f"/v1/models {status.latency_ms or 0:.0f} ms ({count} model{'' if count == 1 else 's'})")
     if status.attestation is not None and status.attestation.matches:
         parts.append("quote binds the TEE signer" + (" (devnet mock)" if status.attestation.is_devnet_mock else ""))
+    if status.model_attestation is not None and status.model_attestation.matches:
+        parts.append("the model TEE's report binds TargetTeeAddress")
     if status.sub_account_balance is not None:
         ack = "acknowledged" if status.acknowledged else "not acknowledged"
         parts.append(f"your sub-account {format_0g(status.sub_account_balance)}, {ack}")
     parts += status.mode.notes
-    detail = " · ".join(parts + problems)
+    detail = " · ".join(parts + problems + warnings)
+    if warnings and not problems:
+        fix = "its answers still verify against TargetTeeAddress; ask its operator to publish the model TEE's report"
+        return Check(area="provider", name=status.provider, status=Status.warn, detail=detail, fix=fix)
     if problems:
         return Check(
             area="provider",
@@ -377,7 +387,22 @@ def _attestation_problems(status: ProviderStatus, *, devnet: bool, other: str) -
         return [f"attestation: {report.note}"], [f"its TEE report does not bind its registered signer: {other}"]
     if report.is_devnet_mock and not devnet:
         return ["attestation: a devnet mock report, not a TEE quote"], [f"it is not running in a TEE: {other}"]
+    model = status.model_attestation
+    if model is not None and model.signer_in_report is not None and not model.matches:
+        return [f"model attestation: {model.note}"], [f"its model TEE report names another signer: {other}"]
     return [], []
+
+
+def _model_attestation_warnings(status: ProviderStatus) -> list[str]:
+    """A separated provider whose model TEE report could not be read or names no signer (not a failure)."""
+    if not (status.reachable and status.mode.separated and status.mode.provider_type == DECENTRALIZED):
+        return []
+    report = status.model_attestation
+    if report is None:
+        return [f"model TEE report unavailable: {status.model_attestation_error or 'no report'}"]
+    if report.signer_in_report is None:
+        return [f"model TEE report: {report.note}"]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------- --spend

@@ -89,6 +89,6 @@ def doctor(s: Session) -> int:
         table.add_row(*_row(check, s.secrets))
     s.ui.out.print(table)
     counts = summary(report.checks)
-    verdict = "all good" if report.ok else f"{counts['fail']} failed"
+    verdict = f"{counts['fail']} failed" if not report.ok else "no failures" if counts["warn"] else "all good"
     s.ui.note(f"{verdict}: {counts['ok']} ✓, {counts['fail']} ✗, {counts['warn']} !, {counts['skipped']} skipped")
     return exit_code(report)

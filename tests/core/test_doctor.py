@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from zerog_compute import Service, VerificationResult
+from zerog_compute import Network, Service, VerificationResult, ZeroG
 from zerog_compute.cli import main
 from zerog_compute.cli._doctor import exit_code
-from zerog_compute.doctor import DoctorReport
+from zerog_compute.doctor import DoctorReport, diagnose
 from zerog_compute.doctor_checks import (
     Check,
     ProviderStatus,
@@ -366,3 +367,34 @@ def test_a_separated_providers_model_report_is_checked_against_its_target() -> N
     assert judge_provider(status(mode=mode, model_attestation=other), devnet=False).status is Status.fail
     missing = judge_provider(status(mode=mode, model_attestation_error="HTTP 404"), devnet=False)
     assert missing.status is Status.warn and "model TEE report unavailable: HTTP 404" in missing.detail
+
+
+@pytest.mark.devnet
+def test_diagnose_outside_the_devnet_never_contacts_loopback_providers(devnet: Devnet) -> None:
+    """The library call, on the devnet's chain under another name: every provider is on 127.0.0.1, so none is
+    contacted (a registration must not aim the doctor into the user's machine or LAN)."""
+    network = Network(
+        name="elsewhere",
+        chain_id=devnet.chain_id,
+        rpc_url=devnet.rpc_url,
+        ledger=devnet.contracts.ledger,
+        inference=devnet.contracts.inference,
+    )
+    with ZeroG(private_key=devnet.users[0].private_key, network=network) as zg:
+        report = diagnose(zg, timeout=5)
+    assert report.providers and all(p.reachable is None and p.attestation is None for p in report.providers)
+    for line in (c for c in report.checks if c.area == "provider"):
+        assert line.status is Status.fail and "points into your own machine or network (127.0.0.1)" in line.detail
+
+
+@pytest.mark.devnet
+def test_a_provider_that_never_answers_is_down_after_the_timeout(devnet: Devnet, doctor: Run) -> None:
+    devnet.fund(devnet.users[0], ["chat-a"])
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        external = devnet.register_external("silent", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        result = doctor("--timeout", "2", "--provider", external.address)
+    assert result.code == 5
+    line = result.lines()[external.address]
+    assert line["status"] == "fail" and "down: unreachable (ReadTimeout)" in line["detail"]

@@ -174,7 +174,7 @@ def _wallet_checks(
     if address is None:
         return checks, {}
     if not ledger_present:
-        checks.append(_skipped("wallet", "ledger", "the ledger contract is missing (see above)"))
+        checks.append(_skipped("wallet", "ledger", "the ledger contract is missing or unreadable (see above)"))
         return checks, {}
     ledger: LedgerInfo | None = None
     missing, error = False, None
@@ -190,7 +190,7 @@ def _wallet_checks(
         try:
             accounts = {a.provider: a for a in zg.ledger.sub_accounts()}
         except ZeroGError as exc:
-            log.info("could not list the sub-accounts: %s", exc)
+            log.info("could not list the sub-accounts: %s", _safe(zg, exc))
     return checks, accounts
 
 
@@ -413,7 +413,9 @@ def diagnose(
         wallet, accounts = _wallet_checks(zg, http, has_key=has_key, ledger_present=present.get("ledger", False))
         checks += wallet
         if not present.get("inference", False):
-            checks.append(_skipped("provider", "providers", "the inference contract is missing (see above)"))
+            checks.append(
+                _skipped("provider", "providers", "the inference contract is missing or unreadable (see above)")
+            )
             return report.model_copy(update={"checks": checks})
         provider_lines, statuses = _provider_checks(zg, http, accounts, providers, timeout)
         checks += provider_lines

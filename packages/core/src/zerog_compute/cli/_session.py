@@ -6,6 +6,7 @@ import argparse
 import os
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..client import ZeroG
 from ..errors import ConfigurationError
@@ -31,8 +32,9 @@ class Session:
         """Values that must never be printed (the private key, once read)."""
         return self._secrets
 
-    def client(self, *, key_required: bool = True) -> ZeroG:
-        """The client for ``--network``/``--rpc`` with the key from ``$<--key-env>``.
+    def client(self, *, key_required: bool = True, **options: Any) -> ZeroG:
+        """The client for ``--network``/``--rpc`` with the key from ``$<--key-env>`` (``options``: more of
+        ``ZeroG``'s keyword arguments, e.g. ``timeout=``, for the first call).
 
         With ``key_required=False`` (read-only discovery) a missing key is replaced by a throwaway one
         and :attr:`has_key` stays False, so user-specific columns show "—".
@@ -52,7 +54,7 @@ class Session:
         else:
             key = "0x" + secrets.token_hex(32)
         try:
-            self._client = ZeroG(private_key=key, network=self.args.network, rpc_url=self.args.rpc)
+            self._client = ZeroG(private_key=key, network=self.args.network, rpc_url=self.args.rpc, **options)
         except ConfigurationError as exc:
             if self.has_key and "private key" in str(exc):
                 raise ConfigurationError(f"{var}: {exc}") from None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from . import _chat, _funds, _keys, _providers, _proxy
+from . import _chat, _doctor, _funds, _keys, _providers, _proxy
 from ._errors import Refused, UsageError, cli_message, error_type, exit_code
 from ._session import DEFAULT_KEY_ENV, Session, amount_arg, provider_arg
 from ._ui import UI
@@ -72,6 +72,25 @@ def _command(
     if handler is not None:
         parser.set_defaults(handler=handler)
     return parser
+
+
+def _doctor_command(sub: Any) -> None:
+    p = _command(
+        sub,
+        "doctor",
+        _doctor.doctor,
+        "check the RPC, the contracts, your wallet and ledger, and every provider (✓/✗ per line)",
+        "Check that the RPC serves the network's chain, that its contracts have code, your wallet's balance and "
+        "ledger, and every provider: verifiability mode (TeeML / TeeTLS, separated), attestation and GET /v1/models "
+        "latency. Each ✗ says what to do. Exit 0 when nothing failed, 4 for a chain or wallet failure, else 5.",
+    )
+    p.add_argument(
+        "--provider", action="append", type=provider_arg, help="check only this provider (repeatable; default: all)"
+    )
+    p.add_argument("--spend", action="store_true", help="also send one short paid chat request: its fee and verdict")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="seconds each probe may take (default 10)"
+    )
 
 
 def _ledger_commands(sub: Any) -> None:
@@ -211,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_globals(parser, root=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _doctor_command(sub)
     _ledger_commands(sub)
     _provider_commands(sub)
     _inference_commands(sub)

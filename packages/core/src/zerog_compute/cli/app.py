@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from . import _chat, _funds, _keys, _providers, _proxy
+from . import _chat, _funds, _keys, _providers, _proxy, _webui
 from ._errors import Refused, UsageError, cli_message, error_type, exit_code
 from ._session import DEFAULT_KEY_ENV, Session, amount_arg, provider_arg
 from ._ui import UI
@@ -200,6 +200,9 @@ def _inference_commands(sub: Any) -> None:
         help="seconds a forwarded request may take in all, slow or endless answers included (default 300)",
     )
     _proxy.add_access_options(p)
+
+    p = _command(sub, "ui", _webui.ui, "serve the local Web UI: providers, account and fund moves, chat")
+    _webui.add_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,7 +61,7 @@ def _start_driver(browser: str, driver_path: str) -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1480,820"):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
@@ -264,21 +264,19 @@ def test_the_guard_refuses_other_pages_hosts_and_forged_posts(ui: UI) -> None:
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     session = {name: cookie["value"]}
     assert ui.token not in cookie["value"]
-    with httpx.Client(base_url=ui.url, timeout=10) as http:
-        assert http.get("/providers").status_code == 401  # no session
-        assert http.get("/?token=" + "x" * 43).status_code == 401  # a wrong token
-        assert http.get("/providers", headers={"Host": "evil.example:80"}, cookies=session).status_code == 421
+    with httpx.Client(base_url=ui.url, timeout=10) as anonymous:
+        assert anonymous.get("/providers").status_code == 401  # no session
+        assert anonymous.get("/?token=" + "x" * 43).status_code == 401  # a wrong token
+    with httpx.Client(base_url=ui.url, timeout=10, cookies=session) as http:
+        assert http.get("/providers", headers={"Host": "evil.example:80"}).status_code == 421  # DNS rebinding
         form = {"action": "deposit", "amount": "1"}
-        foreign = http.post("/account/confirm", data=form, cookies=session, headers={"Origin": "http://127.0.0.1:1"})
+        foreign = http.post("/account/confirm", data=form, headers={"Origin": "http://127.0.0.1:1"})
         assert foreign.status_code == 403  # another local page (same site, other port)
         own = {"Origin": ui.url}
-        assert http.post("/account/confirm", data=form, cookies=session, headers=own).status_code == 403  # no CSRF
-        big = http.post(
-            "/account/confirm",
-            content=b"a=" + b"x" * 70_000,
-            cookies=session,
-            headers={**own, "Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert big.status_code == 413
-        page = http.get("/account", cookies=session)
+        assert http.post("/account/confirm", data=form, headers=own).status_code == 403  # no CSRF token
+        form_type = {**own, "Content-Type": "application/x-www-form-urlencoded"}
+        assert http.post("/account/confirm", content=b"a=" + b"x" * 70_000, headers=form_type).status_code == 413
+        chat = {"target": "pool:zerog-devnet/scripted-chat", "messages": [{"role": "user", "content": "hi"}]}
+        assert http.post("/api/chat", json=chat, headers=own).status_code == 403  # no X-ZeroG-CSRF header
+        page = http.get("/account")
     assert page.status_code == 200 and "frame-ancestors 'none'" in page.headers["content-security-policy"]

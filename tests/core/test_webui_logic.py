@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from xml.etree import ElementTree
 
 import pytest
 
@@ -10,6 +11,7 @@ from zerog_compute.errors import ConfigurationError
 from zerog_compute.ledger import LedgerInfo, SubAccount
 from zerog_compute.services import Service
 from zerog_compute.webui.access import Denied, UIAccess, parse_form, without_token
+from zerog_compute.webui.charts import bar_chart
 from zerog_compute.webui.chat import MAX_TEXT, parse_turn
 from zerog_compute.webui.moves import Move, parse_move, plan_for
 from zerog_compute.webui.views import AccountView, Probe, price_cells, provider_row, verifiability_mode
@@ -187,3 +189,15 @@ def test_chat_turns_are_validated() -> None:
     ):
         with pytest.raises(ConfigurationError):
             parse_turn(body)
+
+
+def test_bar_chart_is_svg_with_exact_values_and_escaped_labels() -> None:
+    svg = bar_chart([("2026-12-01", 3 * G // 2), ("<b>&", 3 * G), ("idle", 0)], title="Spend per day")
+    root = ElementTree.fromstring(svg)  # well-formed XML
+    bars = root.findall("{http://www.w3.org/2000/svg}g")
+    widths = [int(g.find("{http://www.w3.org/2000/svg}rect").get("width")) for g in bars]
+    assert widths[1] == 2 * widths[0] and widths[2] == 0  # proportional; zero is no bar
+    assert "<b>" not in svg and "&lt;b&gt;&amp;: 3 0G" in svg and "1.5 0G" in svg
+    assert "nothing to show" in bar_chart([], title="empty")
+    with pytest.raises(ValueError):
+        bar_chart([("x", -1)], title="negative")

@@ -9,6 +9,7 @@ default. Needs the ``ui`` extra: ``pip install 'zerog-compute[cli,ui]'``.
 * :mod:`.views` — what the Providers and Account pages show, read live;
 * :mod:`.moves` — fund moves: form → plan (the confirmation) → background job;
 * :mod:`.chat` — one streamed chat turn as JSON lines;
+* :mod:`.charts` — bar charts drawn by the server as SVG;
 * :mod:`.app` — the routes and :func:`~zerog_compute.webui.app.serve`.
 """
 

@@ -229,7 +229,52 @@ def test_account_page_and_a_transfer_through_the_confirmation(ui: UI) -> None:
     d.find_element(By.ID, "back-to-account").click()
     _wait(d, lambda drv: drv.current_url.endswith("/account"))
     _account_matches_chain(ui)
+
+    with ui.zg() as zg:
+        total = zg.ledger.get().total
+    _confirm(d, "form-deposit", amount="2")
+    assert "wallet" in _text(d, "#plan-lines") and "2 0G" in _text(d, "#plan-lines")
+    _send_confirmed(d)
+    with ui.zg() as zg:
+        assert zg.ledger.get().total == total + 2 * 10**18
+
+    _confirm(d, "form-retrieve", tick=chat_c)
+    assert f"sub-account with {chat_c}" in _text(d, "#plan-lines") and "1.5 0G" in _text(d, "#plan-lines")
+    _send_confirmed(d)
+    with ui.zg() as zg:
+        account = zg.ledger.sub_account(chat_c)
+    assert account is not None and account.pending_refund == 15 * 10**17
+    d.find_element(By.ID, "back-to-account").click()
+    _wait(d, lambda drv: drv.current_url.endswith("/account"))
+    _account_matches_chain(ui)
+    row = d.find_element(By.CSS_SELECTOR, f'#sub-accounts tr[data-provider="{chat_c}"]')
+    assert row.find_element(By.CSS_SELECTOR, ".pending").text == "1.5"
     d.save_screenshot(str(ui.shots / "ui-account.png"))
+
+
+def _confirm(d: Any, form_id: str, *, amount: str | None = None, tick: str | None = None) -> None:
+    """Fill one of the Account page's forms and open its confirmation."""
+    from selenium.webdriver.common.by import By
+
+    if not d.current_url.endswith("/account"):
+        d.find_element(By.ID, "nav-account").click()
+        _wait(d, lambda drv: drv.current_url.endswith("/account"))
+    form = d.find_element(By.ID, form_id)
+    if amount is not None:
+        form.find_element(By.NAME, "amount").send_keys(amount)
+    if tick is not None:
+        form.find_element(By.CSS_SELECTOR, f'input[value="{tick}"]').click()
+    form.find_element(By.TAG_NAME, "button").click()
+    _wait(d, lambda drv: drv.current_url.endswith("/account/confirm"))
+
+
+def _send_confirmed(d: Any) -> None:
+    """Press "Confirm and send" and wait for the job page to say the transaction confirmed."""
+    from selenium.webdriver.common.by import By
+
+    _wait(d, lambda drv: drv.find_element(By.ID, "confirm-button")).click()
+    _wait(d, lambda drv: drv.find_element(By.ID, "job").get_attribute("data-state") != "pending")
+    assert _text(d, "#job-state") == "Confirmed.", _text(d, "#job-message")
 
 
 def test_chat_through_a_failover_pool(ui: UI) -> None:
@@ -280,3 +325,27 @@ def test_the_guard_refuses_other_pages_hosts_and_forged_posts(ui: UI) -> None:
         assert http.post("/api/chat", json=chat, headers=own).status_code == 403  # no X-ZeroG-CSRF header
         page = http.get("/account")
     assert page.status_code == 200 and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+@pytest.mark.anyio
+async def test_a_wallet_without_a_ledger_in_process(ui: UI) -> None:
+    """``build_app`` in-process for a wallet with no ledger: the page says so and a small deposit is refused."""
+    from zerog_compute import AsyncZeroG
+    from zerog_compute.webui import build_app
+
+    token = "k" * 43
+    async with AsyncZeroG(private_key=ui.net.users[3].private_key, network=devnet_network(ui.net)) as zg:
+        app = build_app(zg, token=token, port=3090)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:3090") as browser:
+            await browser.get(f"/?token={token}")
+            page = await browser.get("/account")
+            assert page.status_code == 200 and 'id="ledger-total">none<' in page.text
+            csrf = page.text.split('name="zerog-csrf" content="', 1)[1].split('"', 1)[0]
+            form = {"csrf": csrf, "action": "deposit", "amount": "2"}
+            confirm = await browser.post("/account/confirm", data=form, headers={"Origin": "http://127.0.0.1:3090"})
+            assert "creating the ledger needs at least 3 0G" in confirm.text
+            sent = await browser.post("/account/execute", data=form, headers={"Origin": "http://127.0.0.1:3090"})
+            assert sent.status_code == 409  # the plan's problem stops it: nothing is sent
+        with pytest.raises(Exception, match="no ledger"):
+            await zg.ledger.get()

@@ -7,6 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from zerog_compute.cli import EXIT_USAGE, main
 from zerog_compute.errors import ConfigurationError
 from zerog_compute.ledger import LedgerInfo, SubAccount
 from zerog_compute.services import Service
@@ -201,3 +202,9 @@ def test_bar_chart_is_svg_with_exact_values_and_escaped_labels() -> None:
     assert "nothing to show" in bar_chart([], title="empty")
     with pytest.raises(ValueError):
         bar_chart([("x", -1)], title="negative")
+
+
+def test_zerog_ui_needs_a_key(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ZG_PRIVATE_KEY", raising=False)
+    assert main(["ui", "--network", "testnet"]) == EXIT_USAGE
+    assert "no private key" in capsys.readouterr().err

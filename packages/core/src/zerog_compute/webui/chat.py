@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 VERDICT_WAIT_S = 15.0
 MAX_MESSAGES = 100
 MAX_TEXT = 16_000
+MAX_POOLS = 64
+"""Pools the chat page keeps (one per model asked for); a model past that is refused, not a new pool."""
 ROLES = ("system", "user", "assistant")
 
 
@@ -62,6 +64,8 @@ class ChatTargets:
 
     def pool(self, model: str) -> AsyncProviderPool:
         if model not in self._pools:
+            if len(self._pools) >= MAX_POOLS or not model:
+                raise ConfigurationError(f"pick a model the network serves (this page keeps {MAX_POOLS} pools)")
             self._pools[model] = self.zg.pool(model=model, service_type="chatbot")
         return self._pools[model]
 

@@ -79,6 +79,8 @@ def test_bodies() -> None:
         parse_form(b"&".join(b"f%d=1" % i for i in range(100)))
     assert without_token("/providers", f"token={TOKEN}&x=1") == "/providers?x=1"
     assert without_token("/", f"token={TOKEN}") == "/"
+    assert without_token("//evil.example/x", f"token={TOKEN}") == "/evil.example/x"  # no open redirect
+    assert without_token("/\\evil.example", "") == "/evil.example"
 
 
 def test_parse_move() -> None:

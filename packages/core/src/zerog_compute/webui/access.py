@@ -140,7 +140,8 @@ def parse_form(body: bytes, *, max_fields: int = 64) -> dict[str, list[str]]:
 def without_token(path: str, query: str) -> str:
     """The address to redirect to once the token became a cookie: the same page, the token removed."""
     rest = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"]
-    return path + ("?" + urlencode(rest) if rest else "")
+    local = "/" + path.lstrip("/\\")  # never "//host/...": a redirect stays on this UI
+    return local + ("?" + urlencode(rest) if rest else "")
 
 
 class UIGuard:

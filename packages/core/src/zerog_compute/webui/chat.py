@@ -12,14 +12,16 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._aresources import AsyncProviderPool
 from ..client import AsyncZeroG
 from ..errors import ConfigurationError, ZeroGError
 from ..services import checksum
 from ..types import ZeroGRecord
 from ..units import format_0g
+
+if TYPE_CHECKING:
+    from .._aresources import AsyncProviderPool
 
 log = logging.getLogger(__name__)
 

@@ -46,6 +46,13 @@ def test_hosts_and_origins() -> None:
         assert caught.value.status == status, headers
 
 
+def test_allowed_hosts() -> None:
+    a = UIAccess.of(TOKEN, host="0.0.0.0", port=3090, allowed_hosts=["box.lan"])
+    a.check_site({"host": "box.lan:3090", "origin": "http://box.lan:3090"}, "POST")
+    with pytest.raises(Denied):
+        a.check_site({"host": "other.lan:3090"}, "GET")
+
+
 def test_session_and_csrf_are_derived_not_the_token() -> None:
     a, other = access(), UIAccess.of("u" * 43, port=3090)
     assert a.session != a.csrf and TOKEN not in (a.session, a.csrf) and a.session != other.session

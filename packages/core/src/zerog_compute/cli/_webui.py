@@ -25,6 +25,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
         default=str(DEFAULT_TOKEN_FILE),
         help=f"write the sign-in token here, mode 0600 (default {DEFAULT_TOKEN_FILE})",
     )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="also answer to this Host name, e.g. with --host 0.0.0.0 (repeatable; others get 421)",
+    )
     p.add_argument("--verification", choices=["off", "warn", "enforce"], default="warn")
     p.add_argument(
         "--state",
@@ -55,5 +61,5 @@ def ui(s: Session) -> int:
     else:
         s.ui.note(f"zerog ui for {zg.address} on {zg.network.name}; Ctrl-C stops. Open (the token is also in {path}):")
         s.ui.line(url)
-    serve(zg, host=args.host, port=args.port, token=token)
+    serve(zg, host=args.host, port=args.port, token=token, allowed_hosts=args.allow_host or ())
     return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -60,10 +60,18 @@ class UIAccess:
     max_body: int = MAX_BODY
 
     @classmethod
-    def of(cls, token: str, *, host: str = "127.0.0.1", port: int, max_body: int = MAX_BODY) -> UIAccess:
+    def of(
+        cls,
+        token: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int,
+        allowed_hosts: Iterable[str] = (),
+        max_body: int = MAX_BODY,
+    ) -> UIAccess:
         if len(token) < 16:
             raise ConfigurationError("the UI's token must be at least 16 characters long")
-        return cls(token, ProxyAccess.of(token, host=host, port=port), port, max_body)
+        return cls(token, ProxyAccess.of(token, host=host, port=port, allowed_hosts=allowed_hosts), port, max_body)
 
     @property
     def cookie_name(self) -> str:

@@ -16,6 +16,7 @@ A page for the usage history (``/usage``) plugs in through :data:`NAV` (see ``do
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,15 +52,20 @@ NAV = (
 )
 
 
-def build_app(zg: AsyncZeroG, *, token: str, host: str = "127.0.0.1", port: int) -> Any:
-    """The Web UI as an ASGI app around ``zg``: pages behind the token/cookie, Host, Origin and CSRF checks."""
+def build_app(
+    zg: AsyncZeroG, *, token: str, host: str = "127.0.0.1", port: int, allowed_hosts: Iterable[str] = ()
+) -> Any:
+    """The Web UI as an ASGI app around ``zg``: pages behind the token/cookie, Host, Origin and CSRF checks.
+
+    ``host``/``port``: the bound address, which ``Host`` must name (or a loopback name, or one of ``allowed_hosts``).
+    """
     try:
         import jinja2
         from starlette.applications import Starlette
         from starlette.routing import Route
     except ImportError:  # pragma: no cover - depends on the installed extra
         raise ConfigurationError("the Web UI needs its extra: pip install 'zerog-compute[ui]'") from None
-    access = UIAccess.of(token, host=host, port=port)
+    access = UIAccess.of(token, host=host, port=port, allowed_hosts=allowed_hosts)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -218,7 +224,7 @@ class _Forbidden(Exception):
 _CSRF_MESSAGE = "this form is not from this UI session (CSRF token missing or stale): reload the page"
 
 
-def serve(zg: AsyncZeroG, *, host: str, port: int, token: str) -> None:
+def serve(zg: AsyncZeroG, *, host: str, port: int, token: str, allowed_hosts: Iterable[str] = ()) -> None:
     """Run the UI in the foreground until interrupted."""
     try:
         import uvicorn
@@ -226,4 +232,5 @@ def serve(zg: AsyncZeroG, *, host: str, port: int, token: str) -> None:
         raise ConfigurationError("the Web UI needs its extra: pip install 'zerog-compute[ui]'") from None
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the zerog UI spends your wallet's funds: it is listening on %s, not only on loopback", host)
-    uvicorn.run(build_app(zg, token=token, host=host, port=port), host=host, port=port, log_level="warning")
+    app = build_app(zg, token=token, host=host, port=port, allowed_hosts=allowed_hosts)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

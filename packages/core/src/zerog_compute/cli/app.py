@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from . import _chat, _funds, _keys, _providers, _proxy, _webui
+from . import _chat, _funds, _keys, _providers, _proxy
 from ._errors import Refused, UsageError, cli_message, error_type, exit_code
 from ._session import DEFAULT_KEY_ENV, Session, amount_arg, provider_arg
 from ._ui import UI
+from ._webui import add_options as add_ui_options
+from ._webui import ui
 
 Handler = Callable[[Session], int]
 
@@ -201,8 +203,8 @@ def _inference_commands(sub: Any) -> None:
     )
     _proxy.add_access_options(p)
 
-    p = _command(sub, "ui", _webui.ui, "serve the local Web UI: providers, account and fund moves, chat")
-    _webui.add_options(p)
+    p = _command(sub, "ui", ui, "serve the local Web UI: providers, account and fund moves, chat")
+    add_ui_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -302,6 +302,14 @@ def test_chat_through_a_failover_pool(ui: UI) -> None:
     assert before is not None and after is not None and before.balance - after.balance == fee  # settled on chain
     d.save_screenshot(str(ui.shots / "ui-chat.png"))
 
+    chat_a = ui.net.provider("chat-a").info.address  # one provider, no failover: it answers the next turn
+    Select(d.find_element(By.ID, "chat-target")).select_by_value(f"provider:{chat_a}")
+    d.find_element(By.ID, "chat-input").send_keys("What is 2 + 3?")
+    d.find_element(By.ID, "chat-send").click()
+    replies = _wait(d, lambda drv: drv.find_elements(By.CSS_SELECTOR, '.msg.assistant[data-finished="yes"]')[1:])
+    meta = replies[0].find_element(By.CSS_SELECTOR, ".meta")
+    assert meta.get_attribute("data-provider") == chat_a and "verified" in meta.text, meta.text
+
 
 def test_the_guard_refuses_other_pages_hosts_and_forged_posts(ui: UI) -> None:
     name = f"zerog_ui_{ui.url.rsplit(':', 1)[1]}"  # the browser's session cookie, named after the port

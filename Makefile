@@ -5,9 +5,9 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --locked
 PYTEST_ARGS ?=
 
-.PHONY: install uv python node redis lint format typecheck pytest test demo bench devnet clean
+.PHONY: install uv python node redis chromium lint format typecheck pytest test demo bench devnet clean
 
-install: python node redis
+install: python node redis chromium
 
 # redis-server for the Redis state-store tests: installed with apt-get as root (or with sudo); without either
 # the step is skipped and those tests skip, saying why.
@@ -20,6 +20,18 @@ redis:
 			sudo apt-get install -y -q redis-server >/dev/null 2>&1 || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q redis-server >/dev/null; } || \
 				echo "could not install redis-server: the Redis state tests will skip"; \
 		else echo "redis-server not installed (needs root or sudo): the Redis state tests will skip"; fi; }
+
+# Chromium and its driver for the Web UI's browser tests (Debian's packages: nothing is downloaded at test time),
+# installed like redis-server; without them those tests skip, saying why.
+chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+				echo "could not install chromium: the Web UI browser tests will skip"; \
+		elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && command -v apt-get >/dev/null 2>&1; then \
+			sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+				echo "could not install chromium: the Web UI browser tests will skip"; \
+		else echo "chromium not installed (needs root or sudo): the Web UI browser tests will skip"; fi; }
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \

@@ -132,7 +132,7 @@ VENVS = {
     for venv in (
         # without the cli extra the CLI's submodules need rich; the `zerog` script says so and exits 2
         Venv("core", ("core",), absent=NOT_IN_CORE),
-        Venv("core-extras", ("core",), absent=NOT_IN_CORE, extras=("cli", "proxy", "redis")),
+        Venv("core-extras", ("core",), absent=NOT_IN_CORE, extras=("cli", "proxy", "redis", "ui")),
         Venv("langchain", ("langchain", "core"), absent=("llama_index", "zerog_devnet")),
         Venv(
             "llamaindex",

@@ -101,7 +101,7 @@ def user_facing_files() -> list[Path]:
 
 
 SUBMODULE_IMPORT = re.compile(r"^\s*from (zerog_compute\.[\w.]+) import ([^\n#]+)", re.MULTILINE)
-OPTIONAL_EXTRAS = {"zerog_compute.proxy"}  # needs the proxy extra, so stays out of the top level
+OPTIONAL_EXTRAS = {"zerog_compute.proxy", "zerog_compute.webui"}  # need the proxy / ui extra: not in the top level
 
 
 def test_docs_and_examples_import_public_names_from_the_top_level() -> None:

@@ -31,8 +31,8 @@ module's devnet) and ``tmp_path``.
 
 Bash blocks: ``export`` lines stand for the environment above and are not run; ``zerog …`` lines run in-process
 through ``zerog_compute.cli.main`` and must exit 0 (confirmation prompts are answered "y" at a terminal);
-``zerog proxy`` (runs until Ctrl-C) and commands for ``--network testnet|mainnet`` are only parsed. Any other
-command needs a ``skip`` directive.
+``zerog proxy`` and ``zerog ui`` (they run until Ctrl-C) and commands for ``--network testnet|mainnet`` are only
+parsed. Any other command needs a ``skip`` directive.
 """
 
 from __future__ import annotations
@@ -345,9 +345,9 @@ def bash_commands(code: str) -> list[list[str]]:
 
 
 def parse_only(argv: list[str]) -> bool:
-    """``zerog proxy`` serves until Ctrl-C; testnet/mainnet need a real funded key: only parse those."""
+    """``zerog proxy`` and ``zerog ui`` serve until Ctrl-C; testnet/mainnet need a real funded key: only parse those."""
     network = argv[argv.index("--network") + 1] if "--network" in argv[:-1] else None
-    return "proxy" in argv or network in ("testnet", "mainnet")
+    return "proxy" in argv or "ui" in argv or network in ("testnet", "mainnet")
 
 
 def run_bash(snippet: Snippet, code: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,8 @@ from . import _chat, _doctor, _funds, _keys, _providers, _proxy
 from ._errors import Refused, UsageError, cli_message, error_type, exit_code
 from ._session import DEFAULT_KEY_ENV, Session, amount_arg, provider_arg
 from ._ui import UI
+from ._webui import add_options as add_ui_options
+from ._webui import ui
 
 Handler = Callable[[Session], int]
 
@@ -219,6 +221,9 @@ def _inference_commands(sub: Any) -> None:
         help="seconds a forwarded request may take in all, slow or endless answers included (default 300)",
     )
     _proxy.add_access_options(p)
+
+    p = _command(sub, "ui", ui, "serve the local Web UI: providers, account and fund moves, chat")
+    add_ui_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

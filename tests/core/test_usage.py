@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zerog_compute import AsyncZeroG, ZeroG
+from zerog_compute import AsyncZeroG, ConfigurationError, VerificationError, ZeroG
 from zerog_compute.cli import main
 from zerog_compute.usage import SqliteUsageStore, UsageFilter
 from zerog_devnet import Devnet
@@ -113,3 +113,39 @@ def test_cli_usage_and_reconcile_exit_code(
     assert report["ok"] is False
     assert report["providers"][0]["status"] == "overcharge"
     assert report["providers"][0]["difference_neuron"] == str(OVERCHARGE)
+
+
+@pytest.mark.anyio
+async def test_router_requests_are_recorded_plain_and_streamed(funded: Devnet, tmp_path: Path) -> None:
+    model = funded.provider("chat-a").info.model
+    router = {"router_api_key": funded.router.api_keys[0], "router_url": funded.router.url}
+    async with AsyncZeroG(**router, usage=ledger_url(tmp_path)) as zg:
+        plain = await zg.chat.completions.create(model=model, messages=MESSAGES)
+        stream = await zg.chat.completions.create(model=model, messages=MESSAGES, stream=True)
+        last = [chunk async for chunk in stream][-1].zerog
+        records = await zg.usage.records()
+    assert plain.zerog is not None and last is not None
+    assert [(r.backend, r.fee, r.chat_id) for r in records] == [
+        ("router", plain.zerog.fee, plain.zerog.chat_id),
+        ("router", last.fee, last.chat_id),
+    ]
+    assert records[0].request_id and records[0].wallet == "" and records[0].verdict != "pending"
+
+
+def test_a_billed_response_that_fails_enforce_is_recorded_and_the_ledger_can_be_off(
+    funded: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_a = provider(funded, "chat-a")
+    net, key = devnet_network(funded), funded.users[0].private_key
+    funded.provider("chat-a").faults.set(wrong_signature=True)
+    with ZeroG(private_key=key, network=net, verification="enforce", usage=ledger_url(tmp_path)) as zg:
+        with pytest.raises(VerificationError):
+            zg.chat.completions.create(provider=chat_a, messages=MESSAGES)
+        (record,) = zg.usage.records()
+    assert record.verdict == "invalid_signature" and record.fee > 0
+
+    monkeypatch.setenv("ZG_USAGE", "off")
+    with ZeroG(private_key=key, network=net) as off, pytest.raises(ConfigurationError, match="usage ledger is off"):
+        off.usage.records()
+    with ZeroG(private_key=key, network=net, usage=False) as off:
+        assert off._usage is None

@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+import redis
 
 from zerog_compute import AsyncZeroG, ConfigurationError, VerificationError, ZeroG
 from zerog_compute.cli import main
-from zerog_compute.usage import SqliteUsageStore, UsageFilter
+from zerog_compute.usage import RedisUsageStore, SqliteUsageStore, UsageFilter
 from zerog_devnet import Devnet
 
 from .conftest import devnet_network, provider
@@ -149,3 +150,16 @@ def test_a_billed_response_that_fails_enforce_is_recorded_and_the_ledger_can_be_
         off.usage.records()
     with ZeroG(private_key=key, network=net, usage=False) as off:
         assert off._usage is None
+
+
+def test_with_a_redis_wallet_state_the_history_lives_in_redis(
+    funded: Devnet, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZG_USAGE")  # the default: the Redis server of state=
+    chat_a = provider(funded, "chat-a")
+    with ZeroG(private_key=funded.users[0].private_key, network=devnet_network(funded), state=redis_url) as zg:
+        answer = zg.chat.completions.create(provider=chat_a, messages=MESSAGES)
+        assert zg.usage.ledger.url == redis_url
+    shared = RedisUsageStore(redis.Redis.from_url(redis_url, decode_responses=True), redis_url)
+    seen = shared.query(UsageFilter(wallet=funded.users[0].address))
+    assert answer.zerog is not None and answer.zerog.chat_id in [r.chat_id for r in seen]

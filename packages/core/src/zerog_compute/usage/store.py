@@ -6,6 +6,7 @@ cache of chain scans. Both stores hold the same JSON records, so either can be r
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -88,46 +89,57 @@ class SqliteUsageStore(UsageStore):
         self.url = f"sqlite://{self.path}"
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA)
+        self._pid = 0
+        self._conn: sqlite3.Connection
+        self._connection().executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        """This process's connection (a forked child opens its own)."""
+        if self._pid != os.getpid():
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._pid = os.getpid()
+        return self._conn
 
     def write(self, batch: Sequence[Write]) -> None:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 for item in batch:
                     if isinstance(item, VerdictUpdate):
-                        self._conn.execute("UPDATE usage SET verdict = ? WHERE id = ?", (item.verdict, item.id))
+                        conn.execute("UPDATE usage SET verdict = ? WHERE id = ?", (item.verdict, item.id))
                     else:
                         row = (item.id, item.time, item.chain_id, item.wallet, item.provider, item.model_dump_json())
-                        self._conn.execute("INSERT OR IGNORE INTO usage VALUES (?, ?, ?, ?, ?, ?, NULL)", row)
+                        conn.execute("INSERT OR IGNORE INTO usage VALUES (?, ?, ?, ?, ?, ?, NULL)", row)
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            conn.execute("COMMIT")
 
     def _all(self, since: float | None, until: float | None) -> list[UsageRecord]:
         sql = "SELECT data, verdict FROM usage WHERE time >= ? AND time < ? ORDER BY time, id"
         with self._lock:
-            rows = self._conn.execute(sql, (since or 0.0, until or float("inf"))).fetchall()
+            rows = self._connection().execute(sql, (since or 0.0, until or float("inf"))).fetchall()
         return [_record(str(data), verdict) for data, verdict in rows]
 
     def load_scan(self, key: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._conn.execute("SELECT data FROM scans WHERE key = ?", (key,)).fetchone()
+            row = self._connection().execute("SELECT data FROM scans WHERE key = ?", (key,)).fetchone()
         return parse_json(str(row[0]), max_bytes=CACHE_MAX_BYTES) if row else None
 
     def save_scan(self, key: str, data: dict[str, Any]) -> None:
         import json
 
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO scans VALUES (?, ?)", (key, json.dumps(data)))
+            self._connection().execute("INSERT OR REPLACE INTO scans VALUES (?, ?)", (key, json.dumps(data)))
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._pid == os.getpid():
+                self._conn.close()
+            self._pid = 0
 
 
 class RedisUsageStore(UsageStore):

@@ -13,6 +13,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -61,7 +62,8 @@ class UsageWriter:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name="zerog-usage-writer", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if len(self._queue) == 1:
+                self._wake.notify()  # the writer starts counting down
         if full:
             self.flush()
 
@@ -81,9 +83,11 @@ class UsageWriter:
             self.flush()
 
     def _wake_after_delay(self) -> None:
+        """Gather a burst into one batch: wait :attr:`_delay` (close ends the wait at once)."""
+        deadline = time.monotonic() + self._delay
         with self._wake:
-            if not self._closed:
-                self._wake.wait(self._delay)  # gather a burst into one batch (close wakes it at once)
+            while not self._closed and (left := deadline - time.monotonic()) > 0:
+                self._wake.wait(left)
 
     def flush(self) -> None:
         """Send everything queued now; a failure is logged and the items are kept for the next try."""

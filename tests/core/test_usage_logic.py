@@ -107,6 +107,8 @@ def test_decode_log_reads_both_events_and_ignores_others() -> None:
     assert settled == Log(5, "0xab", 2, True, status=1, unsettled=9)
     assert decode_log({**raw, "topics": ["0x" + "f" * 64], "data": "0x" + word(1) + word(2)}) is None
     assert decode_log({**raw, "topics": [SETTLEMENT_RESULT], "data": "0x"}) is None
+    assert decode_log({"topics": [SETTLEMENT_RESULT], "data": "0x" + word(1) + word(2)}) is None  # no block
+    assert decode_log({**raw, "topics": [BALANCE_UPDATED, topics[1], topics[2]], "data": "0xzz" * 40}) is None
 
 
 def test_pages_cover_the_range_exactly() -> None:

@@ -54,7 +54,14 @@ class Log:
 
 
 def decode_log(raw: dict[str, Any]) -> Log | None:
-    """A log of ``eth_getLogs`` as a :class:`Log`; None for anything else (untrusted: checked, never trusted)."""
+    """A log of ``eth_getLogs`` as a :class:`Log`; None for anything else, malformed logs included."""
+    try:
+        return _decode(raw)
+    except (KeyError, ValueError, TypeError, IndexError):
+        return None
+
+
+def _decode(raw: dict[str, Any]) -> Log | None:
     topics, data = raw.get("topics") or [], str(raw.get("data") or "0x")[2:]
     words = [int(data[i : i + 64], 16) for i in range(0, len(data) - 63, 64)]
     if not topics or len(words) < 2:

@@ -81,6 +81,8 @@ async def test_an_overcharging_provider_is_flagged_with_the_difference(funded: D
     assert audit.status == "overcharge" and audit.difference == OVERCHARGE
     assert (audit.recorded, audit.settled, audit.unsettled) == (answer.zerog.fee, answer.zerog.fee + OVERCHARGE, 0)
     assert result.flagged == [audit]
+    (excess,) = audit.unexplained  # the very settlement that took it, with the amount
+    assert excess.amount == OVERCHARGE and excess.tx_hash == result.settlements[-1].tx_hash
 
 
 def test_cli_usage_and_reconcile_exit_code(

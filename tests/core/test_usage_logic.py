@@ -13,7 +13,7 @@ from zerog_compute.errors import ConfigurationError, RpcError
 from zerog_compute.usage import SqliteUsageStore, UsageFilter, UsageLedger, UsageRecord, audit, group, open_ledger
 from zerog_compute.usage.chain import BALANCE_UPDATED, SETTLEMENT_RESULT, Log, decode_log, fold, get_logs, pages
 from zerog_compute.usage.model import Settlement
-from zerog_compute.usage.reconcile import audit_all
+from zerog_compute.usage.reconcile import CLOCK_SLACK_S, audit_all, unexplained
 from zerog_compute.usage.writer import UsageWriter
 
 A, B = "0x" + "a" * 40, "0x" + "b" * 40
@@ -25,8 +25,9 @@ def record(fee: int, provider: str = A, time: float = 0.0, **fields: Any) -> Usa
     return UsageRecord(**{**base, "time": time, "provider": provider, "fee": fee, **fields})
 
 
-def settlement(amount: int | None, provider: str = A, block: int = 1) -> Settlement:
-    return Settlement(block=block, tx_hash="0x1", log_index=0, provider=provider, amount=amount, status=0)
+def settlement(amount: int | None, provider: str = A, block: int = 1, time: float | None = None) -> Settlement:
+    tx = f"0x{block}"
+    return Settlement(block=block, tx_hash=tx, log_index=0, provider=provider, amount=amount, status=0, time=time)
 
 
 # ---------------------------------------------------------------------------------------- the comparison
@@ -59,6 +60,18 @@ def test_a_missing_figure_makes_the_audit_incomplete_never_a_verdict() -> None:
 def test_audit_all_covers_providers_of_records_settlements_and_unsettled_fees() -> None:
     results = audit_all([record(5)], [settlement(3, provider=B)], {A: 5, B: 0})
     assert [(r.provider, r.status) for r in results] == [(A, "match"), (B, "never_used")]
+
+
+def test_a_settlement_ahead_of_the_recorded_requests_is_unexplained_with_its_excess() -> None:
+    later = 10 * CLOCK_SLACK_S
+    records = [record(5, time=0.0), record(7, time=later)]
+    honest = [settlement(5, block=1, time=1.0), settlement(7, block=2, time=later + 1)]
+    assert unexplained(records, honest) == []
+    early = [settlement(12, block=1, time=1.0)]  # settles the second request before it was made
+    assert [(u.block, u.amount) for u in unexplained(records, early)] == [(1, 7)]
+    padded = [settlement(6, block=1, time=1.0), settlement(9, block=2, time=later + 1)]  # 1 then 3 more
+    assert [(u.block, u.amount) for u in unexplained(records, padded)] == [(1, 1), (2, 2)]
+    assert unexplained(records, [settlement(None, time=1.0), settlement(99, block=3)]) == []  # no amount / time
 
 
 # ---------------------------------------------------------------------------------------- the chain's events

@@ -149,6 +149,9 @@ def _audit_json(a: ProviderAudit) -> dict[str, Any]:
         **amount_fields("unsettled", a.unsettled),
         **amount_fields("difference", a.difference),
         "detail": a.detail,
+        "unexplained": [
+            {"block": u.block, "tx_hash": u.tx_hash, **amount_fields("amount", u.amount)} for u in a.unexplained
+        ],
     }
 
 
@@ -215,6 +218,12 @@ def _show(s: Session, result: Reconciliation) -> None:
     for a in result.providers:
         if a.status != "match":
             s.ui.line(f"{a.provider}: {a.status}: {a.detail}", style="bold red" if a in result.flagged else None)
+        for u in a.unexplained:
+            s.ui.line(
+                f"{a.provider}: settlement {u.tx_hash} (block {u.block}) took {zero_g(u.amount)} 0G more than the "
+                "requests recorded before it",
+                style="bold red",
+            )
     s.ui.note(f"{len(result.settlements)} settlements; {result.blocks_read} blocks read now, the rest from the cache")
     if result.ok:
         s.ui.line("no overcharge found")

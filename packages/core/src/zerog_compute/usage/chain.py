@@ -208,6 +208,10 @@ def extend(known: Scan, contract: str, wallet: str, end: int) -> Flow[list[Settl
         return []
     logs = yield from get_logs(contract, wallet, first, end)
     new = fold(logs, known.balances)
+    times: dict[int, float] = {}
+    for block in sorted({s.block for s in new}):
+        times[block] = yield from block_time(block)
+    new = [s.model_copy(update={"time": times[s.block]}) for s in new]
     known.settlements.extend(new)
     known.blocks_read += end - first + 1
     known.to, known.hash = end, (yield from block_hash(end))

@@ -121,6 +121,17 @@ class Settlement(BaseModel):
     """The contract's ``SettlementStatus``: 0 success, 1 partial (the rest stays unsettled)."""
     unsettled: int = 0
     """What the contract could not settle for lack of balance (``TEESettlementResult.unsettledAmount``)."""
+    time: float | None = None
+    """The block's timestamp (Unix seconds)."""
+
+
+class UnexplainedSettlement(BaseModel):
+    """A settlement that took more than every recorded request made before it could account for."""
+
+    block: int
+    tx_hash: str
+    amount: int
+    """The excess this settlement added (neuron): what it settled for requests not made (yet)."""
 
 
 class ProviderAudit(BaseModel):
@@ -139,6 +150,8 @@ class ProviderAudit(BaseModel):
     difference: int | None
     """``settled + unsettled - recorded`` (neuron): positive is an overcharge. None when incomplete."""
     detail: str = ""
+    unexplained: list[UnexplainedSettlement] = Field(default_factory=list)
+    """Settlements whose running total exceeded the fees of the requests recorded before them."""
 
     @property
     def claimed(self) -> int | None:
@@ -173,5 +186,5 @@ class Reconciliation(BaseModel):
 
     @property
     def flagged(self) -> list[ProviderAudit]:
-        """Providers that overcharged or charged for requests we never made."""
-        return [p for p in self.providers if p.status in ("overcharge", "never_used")]
+        """Providers that overcharged, charged for requests we never made, or settled ahead of the requests."""
+        return [p for p in self.providers if p.status in ("overcharge", "never_used") or p.unexplained]

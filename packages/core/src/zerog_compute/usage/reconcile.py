@@ -17,11 +17,14 @@ from ..errors import ConfigurationError, ZeroGError
 from ..units import format_0g
 from . import chain
 from .ledger import UsageLedger
-from .model import AuditStatus, ProviderAudit, Reconciliation, Settlement, UsageRecord
+from .model import AuditStatus, ProviderAudit, Reconciliation, Settlement, UnexplainedSettlement, UsageRecord
 
 log = logging.getLogger("zerog_compute.usage")
 
 UNSETTLED_TIMEOUT_S = 5.0
+CLOCK_SLACK_S = 120.0
+"""A request recorded up to this long after a settlement's block time may still be in it (clocks differ, and
+block timestamps are whole seconds)."""
 CATCH_UP_ROUNDS = 3
 """Times the scan catches up with blocks mined while the providers were asked for their unsettled fees."""
 
@@ -43,6 +46,7 @@ def audit(
         difference = settled + unsettled - recorded
         status, detail = _judge(difference, bool(records))
     return ProviderAudit(
+        unexplained=unexplained(records, settlements),
         provider=provider,
         requests=len(records),
         recorded=recorded,
@@ -53,6 +57,26 @@ def audit(
         difference=difference,
         detail=detail,
     )
+
+
+def unexplained(
+    records: Sequence[UsageRecord], settlements: Sequence[Settlement], slack: float = CLOCK_SLACK_S
+) -> list[UnexplainedSettlement]:
+    """Settlements (in chain order) that took the running total of settled fees past the fees of every request
+    recorded before them, each with the excess it added (pure). Settlements without an amount or a time are
+    passed over."""
+    fees = sorted((r.time, r.fee) for r in records)
+    found: list[UnexplainedSettlement] = []
+    settled = worst = 0
+    for s in sorted(settlements, key=lambda s: (s.block, s.log_index)):
+        if s.amount is None or s.time is None:
+            continue
+        settled += s.amount
+        excess = settled - sum(fee for at, fee in fees if at <= s.time + slack)
+        if excess > worst:
+            found.append(UnexplainedSettlement(block=s.block, tx_hash=s.tx_hash, amount=excess - worst))
+            worst = excess
+    return found
 
 
 def _judge(difference: int, used: bool) -> tuple[AuditStatus, str]:

@@ -65,6 +65,8 @@ def test_every_request_is_recorded_and_matches_the_settlements(funded: Devnet, t
     # after close, every verdict of the background ("warn") verification is in the file
     stored = SqliteUsageStore(tmp_path / "usage.db").query(UsageFilter())
     assert [r.verdict for r in stored] == ["verified"] * 3
+    written = b"".join(path.read_bytes() for path in tmp_path.glob("usage.db*"))
+    assert funded.users[0].private_key.removeprefix("0x").encode() not in written and b"app-sk-" not in written
 
 
 @pytest.mark.anyio

@@ -280,10 +280,10 @@ class Usage(_Resource):
         """This wallet's records, oldest first (see :class:`~zerog_compute.usage.UsageFilter`)."""
         return await asyncio.to_thread(self.ledger.records, self._where(conditions))
 
-    async def totals(self, by: str = "day_provider", **conditions: Any) -> builtins.list[usage.UsageTotals]:
+    async def totals(self, by: usage.GroupBy = "day_provider", **conditions: Any) -> builtins.list[usage.UsageTotals]:
         """Requests, tokens and fees per ``"day"``, ``"provider"`` or ``"day_provider"``."""
         records = await asyncio.to_thread(self.ledger.records, self._where(conditions))
-        return usage.group(records, by)  # type: ignore[arg-type]
+        return usage.group(records, by)
 
     async def reconcile(
         self, *, from_block: int = 0, to_block: int | None = None, providers: Sequence[str] | None = None

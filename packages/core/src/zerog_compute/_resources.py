@@ -275,10 +275,10 @@ class Usage(_Resource):
         """This wallet's records, oldest first (see :class:`~zerog_compute.usage.UsageFilter`)."""
         return self.ledger.records(self._where(conditions))
 
-    def totals(self, by: str = "day_provider", **conditions: Any) -> builtins.list[usage.UsageTotals]:
+    def totals(self, by: usage.GroupBy = "day_provider", **conditions: Any) -> builtins.list[usage.UsageTotals]:
         """Requests, tokens and fees per ``"day"``, ``"provider"`` or ``"day_provider"``."""
         records = self.ledger.records(self._where(conditions))
-        return usage.group(records, by)  # type: ignore[arg-type]
+        return usage.group(records, by)
 
     def reconcile(
         self, *, from_block: int = 0, to_block: int | None = None, providers: Sequence[str] | None = None

@@ -17,7 +17,7 @@ The audit (:mod:`.reconcile`, :mod:`.chain`) is explained in ``docs/usage.md``.
 
 from __future__ import annotations
 
-from .ledger import ENV, UsageLedger, group, open_ledger
+from .ledger import ENV, GroupBy, UsageLedger, group, open_ledger
 from .model import (
     AuditStatus,
     ProviderAudit,
@@ -34,6 +34,7 @@ from .store import RedisUsageStore, SqliteUsageStore, UsageStore
 __all__ = [
     "ENV",
     "AuditStatus",
+    "GroupBy",
     "ProviderAudit",
     "Reconciliation",
     "RedisUsageStore",

@@ -3,7 +3,9 @@
 1. starts the devnet (anvil + the real 0G contracts + six providers) and funds a dev user;
 2. runs ``examples/langchain_agent.py`` and ``examples/llamaindex_rag.py`` against it — each
    prints its answer with provider, model, fee and verification verdict;
-3. asks the providers to settle and shows each sub-account's balance before and after.
+3. asks the providers to settle and shows each sub-account's balance before and after;
+4. shows the usage history the examples left (``zerog usage``) and audits it against the chain's settlements
+   (``zerog usage reconcile``: every provider should match to the neuron).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> int:
             "ZG_NETWORK": "devnet",
             "ZG_DEVNET_FILE": str(description),
             "ZG_PRIVATE_KEY": user.private_key,
+            "ZG_USAGE": f"sqlite://{Path(scratch) / 'usage.db'}",  # this devnet's history only (chain ids repeat)
         }
         with _client(env) as zg:
             step(f"funding {user.address}: a 10 0G ledger, 2 0G for each provider the examples use")
@@ -64,12 +67,17 @@ def main() -> int:
                 new = after.get(address, 0)
                 label = names.get(address, address)
                 print(f"  {label:<7} {format_0g(old)} -> {format_0g(new)}  (settled {format_0g(old - new)})")
+            for command in (["usage"], ["usage", "reconcile"]):
+                step("zerog " + " ".join(command))
+                audit = subprocess.run([sys.executable, "-m", "zerog_compute.cli", *command], env=env, check=False)
+                if audit.returncode != 0:
+                    return audit.returncode
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
     return 0
 
 
 def _client(env: dict[str, str]) -> ZeroG:
-    os.environ.update({k: env[k] for k in ("ZG_NETWORK", "ZG_DEVNET_FILE")})
+    os.environ.update({k: env[k] for k in ("ZG_NETWORK", "ZG_DEVNET_FILE", "ZG_USAGE")})
     return ZeroG(private_key=env["ZG_PRIVATE_KEY"])
 
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import SecretStr
 
-from . import apikeys, failover, funding, ledger, payloads, services
+from . import apikeys, failover, funding, ledger, payloads, services, usage
 from . import router as _router
 from ._context import Context
 from .backend import Call, Completed
+from .errors import ConfigurationError
 from .failover import PoolState
 from .payloads import Files
 from .types import ChatCompletion, ChatCompletionChunk, EmbeddingsResponse, ImagesResponse, Transcription
@@ -251,6 +252,47 @@ class ApiKeys(_Resource):
 
     async def revoke_all(self, provider: str) -> None:
         await self._client._run(apikeys.revoke_all(self._ctx, provider))
+
+
+class Usage(_Resource):
+    """``zg.usage``: the usage history of this client's wallet and its audit against the chain.
+
+    Reads default to this wallet on this chain; pass ``wallet=None`` or ``chain_id=None`` for every one, and any
+    other :class:`~zerog_compute.usage.UsageFilter` field (provider, model, backend, since, until, limit).
+    """
+
+    @property
+    def ledger(self) -> usage.UsageLedger:
+        """The usage ledger this client writes to (ConfigurationError when it is switched off)."""
+        found = self._client._usage
+        if found is None:
+            raise ConfigurationError("the usage ledger is off for this client: pass usage=True (or unset $ZG_USAGE)")
+        return found
+
+    def _where(self, conditions: dict[str, Any]) -> usage.UsageFilter:
+        recorder = self._client._ctx.usage
+        if recorder is not None:
+            conditions.setdefault("wallet", recorder.wallet)
+            conditions.setdefault("chain_id", recorder.chain_id)
+        return usage.UsageFilter(**conditions)
+
+    async def records(self, **conditions: Any) -> builtins.list[usage.UsageRecord]:
+        """This wallet's records, oldest first (see :class:`~zerog_compute.usage.UsageFilter`)."""
+        return await asyncio.to_thread(self.ledger.records, self._where(conditions))
+
+    async def totals(self, by: usage.GroupBy = "day_provider", **conditions: Any) -> builtins.list[usage.UsageTotals]:
+        """Requests, tokens and fees per ``"day"``, ``"provider"`` or ``"day_provider"``."""
+        records = await asyncio.to_thread(self.ledger.records, self._where(conditions))
+        return usage.group(records, by)
+
+    async def reconcile(
+        self, *, from_block: int = 0, to_block: int | None = None, providers: Sequence[str] | None = None
+    ) -> usage.Reconciliation:
+        """Audit this wallet's Direct-mode records against the chain's settlements (see ``docs/usage.md``)."""
+        ledger = self.ledger
+        ctx = self._client._ctx.direct("zg.usage.reconcile")
+        flow = usage.reconcile(ctx, ledger, from_block=from_block, to_block=to_block, providers=providers)
+        return await self._client._run(flow)
 
 
 class AsyncProviderPool:

@@ -19,6 +19,7 @@ from .verification import VerificationPolicy
 if TYPE_CHECKING:
     from .funding import FundingState
     from .ratelimit import Limiter
+    from .usage.ledger import Recorder
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -83,6 +84,8 @@ class Context:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     deadline: float = DEFAULT_DEADLINE
     funding: FundingState = field(default_factory=lambda: _no_funding())
+    usage: Recorder | None = None
+    """Where finished requests' usage records go (:mod:`zerog_compute.usage`); None: nowhere."""
 
     def __post_init__(self) -> None:
         self.ledger = Contract(self.network.ledger, _abi.LEDGER_ABI)

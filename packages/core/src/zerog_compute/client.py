@@ -14,6 +14,9 @@ Router mode (the hosted 0G Router, see :mod:`zerog_compute.router`): ``router_ap
 ``router_url`` ← ``$ZG_ROUTER_URL`` (default ``https://router-api.0g.ai/v1``, or the devnet's Router for
 ``network="devnet"``). Inference then goes through the Router with the same calls; no wallet is needed.
 
+``usage`` ← ``$ZG_USAGE``: the usage ledger every finished request is recorded in (on by default: ``~/.zerog/usage.db``,
+or the Redis server of ``state=``); ``False`` / ``"off"`` switches it off (see :mod:`zerog_compute.usage`).
+
 ``state`` ← ``$ZG_STATE_URL``: where the wallet's shared state lives (rate buckets and slots, budget, funding
 tallies, the chain-write lane): this process (default), ``"sqlite"`` for the processes of one machine, or
 ``"redis://host:port/db"`` for several hosts (see :mod:`zerog_compute.state`).
@@ -47,6 +50,7 @@ from .runners import AsyncRunner, SyncRunner
 from .signer import Wallet
 from .state import StateStore, open_store
 from .units import Amount
+from .usage.ledger import Recorder, UsageLedger, open_ledger
 from .verification import AttestationReport, VerificationPolicy, VerificationResult
 from .wallet_state import wallet_state
 
@@ -76,6 +80,7 @@ class _ClientBase:
         router_api_key: str | SecretStr | None = None,
         router_url: str | None = None,
         state: str | StateStore | None = None,
+        usage: bool | str | UsageLedger | None = None,
     ) -> None:
         _check_options(verification, funding, rate_limit, timeout)
         _check_bounds(deadline, max_response_bytes)
@@ -115,6 +120,10 @@ class _ClientBase:
         self._ctx.deadline, self._ctx.max_response_bytes = float(deadline), max_response_bytes
         if self._router is not None:
             self._router.deadline, self._router.max_response_bytes = float(deadline), max_response_bytes
+        self._usage = open_ledger(usage, store)
+        self._ctx.usage = Recorder(self._usage, resolved.chain_id, wallet.address if wallet is not None else None)
+        if self._router is not None:
+            self._router.usage = self._ctx.usage
         self._backend: Backend = (
             _router.RouterBackend(self._router) if self._router is not None else DirectBackend(self._ctx)
         )
@@ -234,7 +243,7 @@ class ZeroG(_ClientBase):
         self._stop = threading.Event()
         self._funder: threading.Thread | None = None
         self._start_background()
-        from ._resources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
+        from ._resources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services, Usage
 
         self.router = Router(self)
         self.ledger = Ledger(self)
@@ -244,6 +253,7 @@ class ZeroG(_ClientBase):
         self.audio = Audio(self)
         self.embeddings = Embeddings(self)
         self.api_keys = ApiKeys(self)
+        self.usage = Usage(self)
 
     def _runner_base(self) -> SyncRunner:
         return self._runner
@@ -299,6 +309,8 @@ class ZeroG(_ClientBase):
         if self._funder is not None:
             self._funder.join(timeout=5)
         self._runner.close()
+        if self._usage is not None:
+            self._usage.flush()  # background verdicts are in by now
         for own in self._owned_http:
             own.close()
 
@@ -334,7 +346,7 @@ class AsyncZeroG(_ClientBase):
         )
         _bound(self._runner, self._ctx)
         self._funder: asyncio.Task[None] | None = None
-        from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services
+        from ._aresources import ApiKeys, Audio, Chat, Embeddings, Images, Ledger, Router, Services, Usage
 
         self.router = Router(self)
         self.ledger = Ledger(self)
@@ -344,6 +356,7 @@ class AsyncZeroG(_ClientBase):
         self.audio = Audio(self)
         self.embeddings = Embeddings(self)
         self.api_keys = ApiKeys(self)
+        self.usage = Usage(self)
 
     def _runner_base(self) -> AsyncRunner:
         return self._runner
@@ -396,6 +409,8 @@ class AsyncZeroG(_ClientBase):
             self._funder.cancel()
             await asyncio.gather(self._funder, return_exceptions=True)
         await self._runner.aclose()
+        if self._usage is not None:
+            await asyncio.to_thread(self._usage.flush)  # background verdicts are in by now
         for own in self._owned_http:
             await own.aclose()
 

@@ -185,6 +185,20 @@ def record_for(prepared: Prepared, headers: Any, data: dict[str, Any]) -> ZeroGR
     )
 
 
+def account(
+    ctx: Context, prepared: Prepared, record: ZeroGRecord, response_body: Any, images: list[bytes] | None = None
+) -> Flow[None]:
+    """Every billed Direct response passes here, streamed or not, pooled or not: count its fee for funding,
+    apply the verification policy (:func:`~.signatures.settle`) and queue its usage record, whatever the
+    verdict (a response that fails ``enforce`` was billed all the same)."""
+    ctx.funding.record_fee(prepared.service.provider, record.fee)
+    try:
+        yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, response_body, images)
+    finally:
+        if ctx.usage is not None:
+            ctx.usage.add(record, "direct")
+
+
 def _json_object(prepared: Prepared, result: HttpResult) -> dict[str, Any]:
     try:
         data = loads_json(result.content)
@@ -218,9 +232,8 @@ def _complete(
     _release(ctx, prepared.service.provider)
     data = _json_object(prepared, result)
     record = record_for(prepared, result.headers, data)
-    ctx.funding.record_fee(prepared.service.provider, record.fee)
     images = payloads.decoded_images(data) if call.route == "/images/generations" else None
-    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, result.content, images)
+    yield from account(ctx, prepared, record, result.content, images)
     return Completed(result.content, data, record)
 
 
@@ -259,8 +272,7 @@ def _stream(
     last, record = state.finish()
     if progress is not None:
         progress.latency_ms = record.latency_ms
-    ctx.funding.record_fee(provider, record.fee)
-    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, state.sha256())
+    yield from account(ctx, prepared, record, state.sha256())
     for chunk in last:
         yield from _emit(chunk, progress)
 

@@ -56,7 +56,8 @@ def settle(
         return
     check = verify(service, record.chat_id, request_body, response_body, images)
     if policy == "enforce":
-        record.verification = apply_policy((yield from check), "enforce")
+        record.verification = yield from check  # kept on the record (the usage ledger) even when it fails
+        apply_policy(record.verification, "enforce")
     else:
         record.verification_future = yield Background(_warned(check))
 

@@ -173,6 +173,9 @@ class ZeroGClientFields(BaseModel):
     state: str | None = None
     """Where the wallet's shared state lives: ``"sqlite"``, ``"sqlite:///path.db"``, ``"redis://host:port/db"``;
     default ``$ZG_STATE_URL``, else this process only (see ``zerog_compute.state``)."""
+    usage: bool | str | None = None
+    """The usage ledger of every request: False to switch it off, or where it lives (``"sqlite:///path.db"``,
+    ``"redis://..."``); default ``$ZG_USAGE``, else on (see ``zerog_compute.usage``)."""
     client: Any = Field(default=None, exclude=True)
     """An existing ``zerog_compute.ZeroG`` to use instead of building one."""
     async_client: Any = Field(default=None, exclude=True)
@@ -197,6 +200,7 @@ class ZeroGClientFields(BaseModel):
             "rate_limit": rate_limit,
             "timeout": self.timeout,
             "state": self.state,
+            "usage": self.usage,
             "deadline": self.deadline,
             "max_response_bytes": self.max_response_bytes,
             "on_pool_event": record_pool_event,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from . import _chat, _doctor, _funds, _keys, _providers, _proxy
+from . import _chat, _doctor, _funds, _keys, _providers, _proxy, _usage
 from ._errors import Refused, UsageError, cli_message, error_type, exit_code
 from ._session import DEFAULT_KEY_ENV, Session, amount_arg, provider_arg
 from ._ui import UI
@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ledger_commands(sub)
     _provider_commands(sub)
     _inference_commands(sub)
+    _usage.add_commands(sub, _command)
     return parser
 
 

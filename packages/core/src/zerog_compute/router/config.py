@@ -16,6 +16,7 @@ from ..untrusted_json import parse_json
 from ..verification import VerificationPolicy
 
 if TYPE_CHECKING:
+    from ..usage.ledger import Recorder
     from .listings import RouterModel, RouterProvider
 
 DEFAULT_ROUTER_URL = "https://router-api.0g.ai/v1"
@@ -46,6 +47,7 @@ class RouterState:
         self.max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES
         self.models: TTLCache[str, list[RouterModel]] = TTLCache(LISTING_TTL_S)
         self.providers: TTLCache[str, list[RouterProvider]] = TTLCache(LISTING_TTL_S)
+        self.usage: Recorder | None = None
 
     def auth(self, key: SecretStr | None = None) -> dict[str, str]:
         """The Authorization header (built on demand; never stored in plain text)."""

@@ -137,7 +137,10 @@ def record_for(
 
 def settle(state: RouterState, record: ZeroGRecord) -> None:
     """Apply the verification policy to a Router response: ``enforce`` raises on a failed verdict,
-    ``warn`` logs it. The one place Router mode applies the policy, streamed or not."""
+    ``warn`` logs it. The one place Router mode applies the policy, streamed or not; the response's usage
+    record is queued here too, whatever the verdict."""
+    if state.usage is not None:
+        state.usage.add(record, "router")
     result = record.verification
     if not isinstance(result, VerificationResult):
         return

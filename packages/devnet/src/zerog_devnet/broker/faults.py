@@ -33,6 +33,8 @@ class FaultState:
     """Sign with the right key, but over bytes that differ from what was sent."""
     missing_res_key: bool = False
     """Leave out the ZG-Res-Key header (and the signature cannot be found by body id)."""
+    overcharge: int = 0
+    """Settle this many neuron more than the user's rows billed, in every settlement (a dishonest provider)."""
 
 
 class Faults:

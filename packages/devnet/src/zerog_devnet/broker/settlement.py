@@ -82,7 +82,7 @@ class Settler:
     async def _build_items(self) -> list[Item]:
         items = []
         for user, rows in self.rt.fees.pending_by_user().items():
-            total = sum(row.fee for row in rows)
+            total = sum(row.fee for row in rows) + max(0, self.rt.faults.state.overcharge)
             if total <= 0 or total < self.rt.config.min_settlement_fee:
                 continue
             account = await self.rt.get_account(user)

@@ -87,6 +87,11 @@ class ZeroGConnection(BaseModel):
         description="Where the wallet's shared state lives: 'sqlite', 'sqlite:///path.db' or 'redis://host:port/db'; "
         "default $ZG_STATE_URL, else this process only.",
     )
+    usage: bool | str | None = Field(
+        default=None,
+        description="The usage ledger of every request: False switches it off, or where it lives "
+        "('sqlite:///path.db', 'redis://...'); default $ZG_USAGE, else on.",
+    )
 
     _holder: LazyClients = PrivateAttr(default_factory=LazyClients)
 
@@ -111,6 +116,7 @@ class ZeroGConnection(BaseModel):
             rate_limit=self.rate_limit,
             timeout=self.timeout,
             state=self.state,
+            usage=self.usage,
             deadline=self.deadline,
             max_response_bytes=self.max_response_bytes,
             client=client,

@@ -31,24 +31,59 @@ Router error status means is in :mod:`zerog_compute.http_errors`, the Router's s
 from __future__ import annotations
 
 from .._context import DIRECT_ONLY, NEEDS_WALLET
+from . import jobs
 from .backend import RouterBackend, RouterRequest
 from .config import (
     DEFAULT_ROUTER_URL,
     ENV_MANAGEMENT_KEY,
     ENV_ROUTER_KEY,
     ENV_ROUTER_URL,
+    MAINNET_ROUTER_URL,
+    ROUTER_URLS,
+    TESTNET_ROUTER_URL,
     RouterState,
+    TrustMode,
+    check_trust_mode,
     configure,
     require,
     router_url,
     router_wallet,
     uses_router,
 )
-from .listings import RouterBalance, RouterModel, RouterProvider, balance, list_models, list_providers
+from .jobs import ImageJob
+from .listings import (
+    RouterBalance,
+    RouterFunds,
+    RouterModel,
+    RouterProvider,
+    UsageEntry,
+    UsageHistory,
+    UsageStats,
+    balance,
+    funds,
+    list_models,
+    list_providers,
+    usage_history,
+    usage_stats,
+)
 from .records import record_for, verification_from_trace
 
 __all__ = [
     "DEFAULT_ROUTER_URL",
+    "MAINNET_ROUTER_URL",
+    "ROUTER_URLS",
+    "TESTNET_ROUTER_URL",
+    "ImageJob",
+    "RouterFunds",
+    "TrustMode",
+    "UsageEntry",
+    "UsageHistory",
+    "UsageStats",
+    "check_trust_mode",
+    "funds",
+    "jobs",
+    "usage_history",
+    "usage_stats",
     "DIRECT_ONLY",
     "ENV_MANAGEMENT_KEY",
     "ENV_ROUTER_KEY",

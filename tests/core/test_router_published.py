@@ -284,3 +284,44 @@ def test_trust_mode_is_checked_and_refused_in_direct_mode(devnet: Devnet, zg: Ze
         ZeroG(private_key=devnet.users[0].private_key, rpc_url=devnet.rpc_url, trust_mode="private")
     with pytest.raises(ConfigurationError, match="Router option"):
         zg.pool(model=chat_model(devnet), trust_mode="private")
+
+
+def test_a_failed_or_slow_job_raises_typed_errors(devnet: Devnet) -> None:
+    from zerog_compute import DeadlineExceededError, ProviderError
+
+    image = devnet.provider("image").info
+    with router(devnet, devnet.router.create_key()) as zg:  # its own account: the slow job bills it later
+        devnet.provider("image").faults.set(latency_ms=1500)
+        slow = zg.images.jobs.submit(model=image.model, prompt="slow")
+        with pytest.raises(DeadlineExceededError, match="still"):
+            zg.images.jobs.wait(slow, timeout=0.2)
+        devnet.provider("image").faults.set(latency_ms=0, http_status=502)
+        broken = zg.images.jobs.submit(model=image.model, prompt="broken")
+        with pytest.raises(ProviderError, match="failed") as failed:
+            zg.images.jobs.wait(broken, timeout=60)
+        assert not isinstance(failed.value, DeadlineExceededError)
+
+
+@pytest.mark.anyio
+async def test_async_client_errors_are_typed(devnet: Devnet) -> None:
+    from zerog_compute import InsufficientBalanceError
+
+    image = devnet.provider("image").info
+    empty = devnet.router.create_key(balance=0)
+    async with AsyncZeroG(router_api_key=empty, router_url=devnet.router.url) as zg:
+        with pytest.raises(InsufficientBalanceError):
+            await zg.chat.completions.create(model=chat_model(devnet), messages=ASK)
+        with pytest.raises(InsufficientBalanceError):
+            await zg.images.jobs.submit(model=image.model, prompt="x")
+        with pytest.raises(ConfigurationError, match="insufficient_scope"):
+            await zg.router.usage_history()
+        with pytest.raises(ConfigurationError, match="b64_json"):
+            await zg.images.generate(model=image.model, prompt="x", response_format="url")
+    async with AsyncZeroG(router_api_key="sk-not-a-real-key", router_url=devnet.router.url) as zg:
+        with pytest.raises(InvalidTokenError, match="invalid_api_key"):
+            await zg.images.edit(model=image.model, image=b"png", prompt="x")
+    devnet.router.faults.set(teetls_providers=tuple(address(devnet, n) for n in CHAT))
+    async with AsyncZeroG(router_api_key=devnet.router.api_keys[1], router_url=devnet.router.url) as zg:
+        pool = zg.pool(model=chat_model(devnet), trust_mode="private")
+        with pytest.raises(ProviderUnavailableError, match="no_provider_for_trust_mode"):
+            await pool.chat.completions.create(messages=ASK)

@@ -191,7 +191,7 @@ class _Call:
     headers: dict[str, str] = field(default_factory=dict)
 
     def all_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**self.headers, "X-Request-Id": self.request_id, **(extra or {})}
+        return {**self.headers, **(extra or {})}  # the request id is in the body: the trace or the error
 
 
 def _error_response(error: RouterError, call: _Call) -> JSONResponse:

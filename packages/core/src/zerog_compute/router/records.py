@@ -164,7 +164,7 @@ def record_for(
         "latency_ms": (time.perf_counter() - request.started) * 1000,
         "verification": result,
         "backend": "router",
-        "request_id": request_id or header(headers, "X-Request-Id"),
+        "request_id": request_id,
         "billing": billing,
         "fee_estimated": billing is None,
         "fee_note": note,

@@ -325,3 +325,20 @@ async def test_async_client_errors_are_typed(devnet: Devnet) -> None:
         pool = zg.pool(model=chat_model(devnet), trust_mode="private")
         with pytest.raises(ProviderUnavailableError, match="no_provider_for_trust_mode"):
             await pool.chat.completions.create(messages=ASK)
+
+
+def test_job_shapes_the_docs_leave_open_are_read_leniently() -> None:
+    from zerog_compute import ProviderError
+    from zerog_compute.router.jobs import _job_from, images_of
+
+    first = _job_from({"job_id": "j1", "status": "processing", "x_0g_trace": {"provider": "0xP"}}, "m", None)
+    assert (first.id, first.provider, first.model, first.done, first.failed) == ("j1", "0xP", "m", False, False)
+    named = _job_from({"id": "j2", "status": "COMPLETED", "provider": "0xQ", "model": "n", "eta": 3}, "m", "0xR")
+    assert named.provider == "0xQ" and named.model == "n" and named.done and named.model_extra == {"eta": 3}
+    assert _job_from({"id": "j3", "status": "expired"}, "m", "0xR").failed
+    with pytest.raises(ProviderError, match="no job id"):
+        _job_from({"status": "queued"}, "m", None)
+    nested = {"status": "succeeded", "result": {"data": [{"b64_json": "eA=="}]}, "x_0g_trace": {"provider": "0xP"}}
+    assert images_of(nested) == {"data": [{"b64_json": "eA=="}], "x_0g_trace": {"provider": "0xP"}}
+    flat = {"status": "succeeded", "data": [], "x_0g_trace": {}}
+    assert images_of(flat) is flat

@@ -6,7 +6,7 @@ import os
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._io import Flow, Http, loads_json
 from ..errors import ConfigurationError, ProviderError, ProviderUnavailableError
@@ -87,6 +87,12 @@ class RouterBalance(BaseModel):
     @classmethod
     def _neuron(cls, value: Any) -> Any:
         return _amount(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_alias(cls, data: Any) -> Any:
+        """A ``balance`` key (an older alias) is not read: :attr:`balance` comes from ``total_balance``."""
+        return {k: v for k, v in data.items() if k != "balance"} if isinstance(data, dict) else data
 
     @property
     def balance(self) -> int:

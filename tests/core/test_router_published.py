@@ -342,3 +342,31 @@ def test_job_shapes_the_docs_leave_open_are_read_leniently() -> None:
     assert images_of(nested) == {"data": [{"b64_json": "eA=="}], "x_0g_trace": {"provider": "0xP"}}
     flat = {"status": "succeeded", "data": [], "x_0g_trace": {}}
     assert images_of(flat) is flat
+
+
+def test_anthropic_messages_through_the_router(devnet: Devnet) -> None:
+    key = devnet.router.api_keys[0]
+    ask = [{"role": "user", "content": [{"type": "text", "text": "What is 2 + 3?"}]}]
+    with router(devnet, key, verification="enforce") as zg:
+        before = devnet.router.balance(key)
+        answer = zg.router.messages(model=chat_model(devnet), messages=ask, max_tokens=64, system="Be brief.")
+        assert answer.text == "2 + 3 = 5" and answer.type == "message" and answer.stop_reason == "end_turn"
+        record = answer.zerog
+        assert record is not None and record.fee == before - devnet.router.balance(key) > 0
+        assert record.input_tokens == answer.usage["input_tokens"] and record.verdict().verdict is Verdict.verified
+        assert "x_0g_trace" not in answer.model_dump()
+        pinned = zg.router.messages(
+            model=chat_model(devnet), messages=ask, max_tokens=8, provider=address(devnet, "chat-b")
+        )
+        assert pinned.zerog is not None and pinned.zerog.provider == address(devnet, "chat-b")
+        with pytest.raises(ConfigurationError, match="max_tokens"):
+            zg.router.messages(model=chat_model(devnet), messages=ask, max_tokens=0)
+
+
+@pytest.mark.anyio
+async def test_anthropic_messages_through_the_async_client(devnet: Devnet) -> None:
+    async with AsyncZeroG(router_api_key=devnet.router.api_keys[1], router_url=devnet.router.url) as zg:
+        answer = await zg.router.messages(model=chat_model(devnet), messages=ASK, max_tokens=64)
+        assert answer.text == "2 + 3 = 5" and answer.zerog is not None and answer.zerog.fee > 0
+        with pytest.raises(ServiceNotFoundError):
+            await zg.router.messages(model="no/such-model", messages=ASK, max_tokens=64)

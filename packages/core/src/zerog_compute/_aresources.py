@@ -70,6 +70,22 @@ class Router(_Resource):
         """
         return await self._client._run(_router.balance(_router.require(self._client._router), management_key))
 
+    async def messages(
+        self,
+        *,
+        model: str | None = None,
+        messages: builtins.list[dict[str, Any]],
+        max_tokens: int,
+        system: str | None = None,
+        provider: str | None = None,
+        **params: Any,
+    ) -> _router.AnthropicMessage:
+        """``POST /v1/messages`` (Anthropic format, not streamed): the answer with the usual record."""
+        state = _router.require(self._client._router)
+        body = _router.messages.payload(messages, max_tokens, system, params)
+        call = self._call("/chat/completions", body, provider, model)
+        return await self._client._run(_router.messages.create(state, call))
+
     async def funds(self, management_key: str | SecretStr | None = None) -> _router.RouterFunds:
         """``GET /v1/account/funds``: ledger + Payment Layer vault − pending charges (``total`` may be negative)."""
         return await self._client._run(_router.funds(_router.require(self._client._router), management_key))

@@ -763,15 +763,17 @@ async def _router_fault(rt: RouterRuntime) -> None:
 
 
 async def admit_inference(
-    rt: RouterRuntime, request: Request, route: str, call: _Call
+    rt: RouterRuntime, request: Request, route: str, call: _Call, *, body: bytes | None = None
 ) -> tuple[RouterKey, _Spec, list[RoutedProvider]]:
-    """Auth, limits, parsing, routing and balance of one inference request: the key, the spec, the order."""
+    """Auth, limits, parsing, routing and balance of one inference request: the key, the spec, the order.
+
+    ``body`` replaces the request's JSON body (a request translated to another route's shape)."""
     key = _authenticate(request, _admit(rt, request, call), "sk")
     await _router_fault(rt)
     if route in MULTIPART_ROUTES:
         spec = await _multipart_spec(route, request)
     else:
-        spec = _json_spec(route, await request.body())
+        spec = _json_spec(route, body if body is not None else await request.body())
     routing = _routing(request, spec.routing_body)
     candidates = _candidates(rt, spec, routing)
     if not rt.keys.has_balance(key):
@@ -895,6 +897,7 @@ def build_router_app(rt: RouterRuntime) -> Starlette:
         Route("/v1/account/usage/history", listing("mk", extra.usage_history), methods=["GET"]),
         Route("/v1/async/images/generations", extra.submit_endpoint(rt), methods=["POST"]),
         Route("/v1/async/jobs/{job_id}", extra.poll_endpoint(rt), methods=["GET"]),
+        Route("/v1/messages", extra.messages_endpoint(rt), methods=["POST"]),
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     return Starlette(routes=routes)

@@ -11,6 +11,9 @@ answers at once with the job (``id``, ``status``, ``provider_address``); ``GET /
 provider_address=…[&verify_tee=true]`` reports ``queued``/``running``, then ``succeeded`` with ``data`` (the
 ``b64_json`` images) and ``x_0g_trace`` (billing; ``tee_verified`` when asked on the poll), or ``failed`` with
 ``error``. The job objects' shapes beyond that are not documented; these are the emulator's choice.
+
+``POST /v1/messages`` (Anthropic format) is translated to a chat request for the chat providers and the answer
+back to an Anthropic message, with the trace.
 """
 
 from __future__ import annotations
@@ -218,3 +221,67 @@ async def _finished(rt: RouterRuntime, job: ImageJobState, verify: bool) -> dict
         verdict = await _verify(rt, provider, job.res_key, job.spec, job.body or b"", data)
         trace["tee_verified"], trace["detail"] = verdict
     return {**_job_body(job, trace), **{k: v for k, v in data.items() if k in ("created", "data")}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# /v1/messages (Anthropic format), served by the chat providers
+
+
+def _openai_chat(body: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI chat request for an Anthropic one (text blocks joined; ``system`` first)."""
+    if not isinstance(body.get("messages"), list) or not isinstance(body.get("max_tokens"), int):
+        raise RouterError(400, "invalid_body", "`messages` (a list) and `max_tokens` (an integer) are required")
+    messages: list[dict[str, Any]] = [{"role": "system", "content": str(body["system"])}] if body.get("system") else []
+    for message in body["messages"]:
+        if not isinstance(message, dict):
+            raise RouterError(400, "invalid_body", "every message must be an object with role and content")
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(str(b.get("text") or "") for b in content if isinstance(b, dict))
+        messages.append({"role": message.get("role", "user"), "content": content})
+    chat = {k: v for k, v in body.items() if k not in ("messages", "system", "max_tokens")}
+    return {**chat, "messages": messages, "max_tokens": body["max_tokens"]}
+
+
+def _anthropic(data: dict[str, Any]) -> dict[str, Any]:
+    """The Anthropic answer for an OpenAI chat completion (the trace kept as is)."""
+    choice = (data.get("choices") or [{}])[0]
+    raw = data.get("usage")
+    usage: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    stop = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}.get(choice.get("finish_reason"))
+    answer = {
+        "id": f"msg_{data.get('id', '')}",
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": str((choice.get("message") or {}).get("content") or "")}],
+        "model": data.get("model", ""),
+        "stop_reason": stop,
+        "usage": {"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0)},
+    }
+    if "x_0g_trace" in data:
+        answer["x_0g_trace"] = data["x_0g_trace"]
+    return answer
+
+
+def messages_endpoint(rt: RouterRuntime) -> Any:
+    async def endpoint(request: Request) -> Response:
+        call = _Call()
+        try:
+            try:
+                body = json.loads(await request.body())
+            except ValueError:
+                raise RouterError(400, "invalid_body", "the request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise RouterError(400, "invalid_body", "the request body must be a JSON object")
+            chat = json.dumps(_openai_chat(body)).encode()
+            key, spec, order = await admit_inference(rt, request, "/chat/completions", call, body=chat)
+            response = await _forward(rt, key, call, spec, order)
+            if response.status_code != 200:
+                return response
+            answer = _anthropic(json.loads(bytes(response.body)))
+            headers = {k: v for k, v in response.headers.items() if k.lower() in ("zg-res-key",) or "ratelimit" in k}
+            return JSONResponse(answer, headers=headers)
+        except RouterError as error:
+            return _error_response(error, call)
+
+    return endpoint

@@ -34,7 +34,7 @@ means is in :mod:`zerog_compute.http_errors`, the Router's stream decoder in :mo
 from __future__ import annotations
 
 from .._context import DIRECT_ONLY, NEEDS_WALLET
-from . import jobs
+from . import jobs, messages
 from .backend import RouterBackend, RouterRequest
 from .config import (
     DEFAULT_ROUTER_URL,
@@ -69,10 +69,13 @@ from .listings import (
     usage_history,
     usage_stats,
 )
+from .messages import AnthropicMessage
 from .records import record_for, verification_from_trace
 
 __all__ = [
     "DEFAULT_ROUTER_URL",
+    "AnthropicMessage",
+    "messages",
     "MAINNET_ROUTER_URL",
     "ROUTER_URLS",
     "TESTNET_ROUTER_URL",

@@ -94,6 +94,8 @@ def test_chat_completion_has_a_router_record(rzg: ZeroG, devnet: Devnet) -> None
     assert result.verdict is Verdict.verified and "Router" in result.detail and result.chat_id == record.chat_id
     extra = record.model_dump()
     assert extra["backend"] == "router" and extra["request_id"].startswith("req-") and extra["fee_note"] is None
+    assert extra["billing"]["total_cost"] == record.fee and extra["fee_estimated"] is False
+    assert extra["billing"]["input_cost"] + extra["billing"]["output_cost"] == record.fee
 
 
 def test_stream_yields_chunks_and_a_final_record(rzg: ZeroG, devnet: Devnet) -> None:
@@ -116,23 +118,27 @@ async def test_async_client_plain_and_stream(arzg: AsyncZeroG, devnet: Devnet) -
     record = chunks[-1].zerog
     assert record is not None and record.provider == pin
     assert record.fee == expected_chat_fee(devnet, chunks[-1].usage, "chat-c")
-    embedding = await arzg.embeddings.create(model=model(devnet, "embed"), input="hello")
-    assert embedding.zerog is not None and embedding.zerog.provider == address(devnet, "embed")
+    with pytest.raises(ConfigurationError, match="Direct mode"):
+        await arzg.embeddings.create(model=model(devnet, "embed"), input="hello")
     with pytest.raises(ServiceNotFoundError):
         await arzg.chat.completions.create(model="no/such-model", messages=ASK)
 
 
-def test_media_and_embeddings_carry_records_with_fees(rzg: ZeroG, devnet: Devnet) -> None:
-    embed, image, speech = (devnet.provider(n).info for n in ("embed", "image", "speech"))
-    vectors = rzg.embeddings.create(model=embed.model, input=["one", "two"])
-    assert vectors.zerog is not None and vectors.zerog.provider == embed.address
-    assert vectors.usage is not None and vectors.zerog.fee == vectors.usage.prompt_tokens * embed.input_price
-    pictures = rzg.images.generate(model=image.model, prompt="a red square", n=2)
-    assert pictures.zerog is not None and pictures.zerog.fee == 2 * image.output_price
-    assert pictures.zerog.verdict().verdict is Verdict.verified
-    text = rzg.audio.transcriptions.create(model=speech.model, file=("hello.wav", wav(2.0)))
-    assert text.zerog is not None and text.zerog.provider == speech.address and text.zerog.fee > 0
-    assert text.zerog.verdict().verdict is Verdict.verified
+def test_media_carry_records_with_the_billed_fee(devnet: Devnet) -> None:
+    image, speech = (devnet.provider(n).info for n in ("image", "speech"))
+    key = devnet.router.api_keys[0]
+    with router_client(devnet, key, verification="enforce") as zg:
+        before = devnet.router.balance(key)
+        pictures = zg.images.generate(model=image.model, prompt="a red square", n=2)  # no format: b64_json
+        assert pictures.zerog is not None and pictures.zerog.fee == 2 * image.output_price
+        assert pictures.zerog.fee == before - devnet.router.balance(key) and pictures.data[0].b64_json
+        assert pictures.zerog.verdict().verdict is Verdict.verified
+        before = devnet.router.balance(key)
+        text = zg.audio.transcriptions.create(model=speech.model, file=("hello.wav", wav(2.0)))  # enforce: verified
+        assert text.zerog is not None and text.zerog.provider == speech.address and text.zerog.fee > 0
+        assert text.zerog.fee == before - devnet.router.balance(key)
+        assert text.zerog.model_dump()["billing"]["total_cost"] == text.zerog.fee
+        assert text.zerog.verdict().verdict is Verdict.verified
 
 
 # ------------------------------------------------------------------------------------------------- routing
@@ -258,7 +264,7 @@ def test_verification_policies_map_the_routers_trace(devnet: Devnet, caplog: pyt
     with router_client(devnet, verification="off") as zg:
         reply = zg.chat.completions.create(model=model(devnet), provider=pin, messages=ASK)
         assert reply.zerog is not None and reply.zerog.verdict().verdict is Verdict.skipped
-        assert "x_0g_trace" not in reply.model_dump()  # verify_tee was not sent
+        assert "x_0g_trace" not in reply.model_dump()  # the trace is on the record, not on the result
     devnet.provider("chat-a").faults.set(wrong_signature=True)
     with router_client(devnet, verification="warn") as zg, caplog.at_level(logging.WARNING):
         reply = zg.chat.completions.create(model=model(devnet), provider=pin, messages=ASK)
@@ -276,6 +282,8 @@ def test_verification_policies_map_the_routers_trace(devnet: Devnet, caplog: pyt
     with router_client(devnet) as zg:
         reply = zg.chat.completions.create(model=model(devnet), messages=ASK)
         assert reply.zerog is not None and reply.zerog.verdict().verdict is Verdict.unavailable
+        extra = reply.zerog.model_dump()  # no trace, no billing: the fee is estimated from the listings
+        assert extra["fee_estimated"] is True and extra["fee_note"].startswith("estimate") and reply.zerog.fee > 0
 
 
 # ------------------------------------------------------------------------------------------------- both backends
@@ -352,8 +360,8 @@ def test_environment_selects_the_router_unless_a_private_key_is_passed(
         with pytest.raises(ConfigurationError, match="Router mode"):
             direct.router.models()
     monkeypatch.delenv("ZG_ROUTER_URL")
-    with ZeroG() as hosted:
-        assert hosted.router.url == "https://router-api.0g.ai/v1"
+    with ZeroG() as hosted:  # the default network is testnet: so is the Router
+        assert hosted.router.url == "https://router-api-testnet.integratenetwork.work/v1"
 
 
 def test_network_devnet_uses_the_devnets_router(
@@ -504,15 +512,16 @@ def test_fee_falls_back_to_the_catalog_price_then_to_zero_with_a_note() -> None:
         return respond
 
     request = RouterRequest("/chat/completions", "u", {}, b"{}", "m", "chatbot", True)
-    data = {"id": "x", "usage": {"prompt_tokens": 10, "completion_tokens": 2}}
-    headers = {"X-0G-Provider": "0xabc", "ZG-Res-Key": "k", "X-RateLimit-Remaining-Requests": "9"}
+    data = {"id": "x", "usage": {"prompt_tokens": 10, "completion_tokens": 2}, "x_0g_trace": {"provider": "0xabc"}}
+    headers = {"ZG-Res-Key": "k", "X-RateLimit-Remaining-Requests": "9"}
 
     def record(listed: list[dict[str, Any]], models: list[dict[str, Any]]) -> Any:
         state = RouterState("http://r/v1", SecretStr("sk-abc"), verification="warn")
         return drive(record_for(state, request, headers, data), answer(listed, models))
 
     exact = record([{"address": "0xABC", "pricing": {"prompt": "3", "completion": "5"}}], [])
-    assert exact.fee == 40 and exact.model_dump()["fee_note"] is None and exact.chat_id == "k"
+    assert exact.fee == 40 and exact.model_dump()["fee_note"].startswith("estimate") and exact.chat_id == "k"
+    assert exact.model_dump()["fee_estimated"] is True
     assert exact.model_dump()["rate_limit"] == {"remaining": "9"}
     assert exact.verification.verdict is Verdict.unavailable  # no x_0g_trace in the body
     catalog = record([{"address": "0xabc"}], [{"id": "m", "pricing": {"prompt": 1, "completion": "1"}}])

@@ -132,8 +132,8 @@ async def test_the_router_key_never_leaks(lc: LcNet, caplog: pytest.LogCaptureFi
         chunks = list(llm.stream("What is 2 + 3?", config=config))
         llm.batch(["hello", "there"], config=config)
         await llm.ainvoke("hello", config=config)
-        embeddings.embed_query("hello")
         for trigger in (
+            lambda: embeddings.embed_query("hello"),  # refused in Router mode (no documented /v1/embeddings)
             lambda: llm.invoke("hello", model="no-such-model", config=config),
             lambda: ChatZeroG(provider=lc.address("lc-a"), **connection).invoke("hello", config=config),
         ):
@@ -147,7 +147,7 @@ async def test_the_router_key_never_leaks(lc: LcNet, caplog: pytest.LogCaptureFi
         except Exception as exc:
             errors.append(exc)
         logging.getLogger("probe").debug("model: %r %s %r", llm, llm, llm.zerog_clients.sync())
-    assert msg.response_metadata["zerog_backend"] == "router" and len(errors) == 3
+    assert msg.response_metadata["zerog_backend"] == "router" and len(errors) == 4
     assert recorder.payloads and caplog.records
     texts = [caplog.text, *recorder.payloads, repr(msg), repr(chunks), repr(llm), str(llm), dumps(llm)]
     texts += [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from llama_index.embeddings.zerog import ZeroGEmbedding
 from llama_index.llms.zerog import ZeroG
 from llama_index.tools.zerog import ZeroGToolSpec
 
-from zerog_compute import ConfigurationError
+from zerog_compute import ConfigurationError, ZeroGError
 
 from .conftest import CHAT_MODEL, Kit
 
@@ -39,12 +40,24 @@ def test_llm_through_the_router(kit: Kit) -> None:
 
 
 @pytest.mark.anyio
-async def test_async_and_embeddings_through_the_router(akit: Kit) -> None:
+async def test_async_through_the_router_and_embeddings_refused(akit: Kit) -> None:
     llm = akit._keep(ZeroG(model=CHAT_MODEL, **router(akit)))
     assert (await llm.achat(ASK)).additional_kwargs["backend"] == "router"
     embed = akit._keep(ZeroGEmbedding(model="zerog-devnet/scripted-embed", **router(akit)))
-    assert len(await embed.aget_text_embedding_batch(["a cat", "a dog"])) == 2
-    assert len(embed.get_query_embedding("a cat")) == 256
+    with pytest.raises(ZeroGError, match="Direct mode"):
+        await embed.aget_text_embedding_batch(["a cat", "a dog"])
+
+
+def test_trust_mode_and_async_image_jobs(kit: Kit, tmp_path: Path) -> None:
+    kit.net.router.faults.set(teetls_providers=(kit.address("chat-a"),))
+    llm = kit._keep(ZeroG(model=CHAT_MODEL, trust_mode="private", **router(kit)))
+    for _ in range(2):
+        assert llm.chat(ASK).additional_kwargs["provider"] == kit.address("chat-b")
+    spec = kit._keep(
+        ZeroGToolSpec(image_provider=kit.address("image"), image_jobs=True, output_dir=tmp_path, **router(kit))
+    )
+    said = spec.generate_image("a cat")
+    assert kit.address("image") in said and list(tmp_path.iterdir())
 
 
 def test_router_key_stays_secret(kit: Kit) -> None:

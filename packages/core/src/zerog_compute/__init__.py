@@ -51,7 +51,17 @@ from .lazy import LazyClients
 from .ledger import LedgerInfo, SubAccount
 from .networks import MAINNET, TESTNET, Network
 from .ratelimit import RateLimit
-from .router import RouterBalance, RouterModel, RouterProvider
+from .router import (
+    ImageJob,
+    RouterBalance,
+    RouterFunds,
+    RouterModel,
+    RouterProvider,
+    TrustMode,
+    UsageEntry,
+    UsageHistory,
+    UsageStats,
+)
 from .services import ModelInfo, Service
 from .types import (
     ChatCompletion,
@@ -91,6 +101,7 @@ __all__ = [
     "FundingEvent",
     "FundingHaltedError",
     "FundingPolicy",
+    "ImageJob",
     "ImagesResponse",
     "InsufficientBalanceError",
     "InvalidTokenError",
@@ -112,6 +123,7 @@ __all__ = [
     "RequestRejectedError",
     "ResponseTooLargeError",
     "RouterBalance",
+    "RouterFunds",
     "RouterModel",
     "RouterProvider",
     "RpcError",
@@ -124,7 +136,11 @@ __all__ = [
     "UntrustedJSONError",
     "TransactionUncertainError",
     "Transcription",
+    "TrustMode",
     "Usage",
+    "UsageEntry",
+    "UsageHistory",
+    "UsageStats",
     "Verdict",
     "VerificationError",
     "VerificationPolicy",

@@ -66,8 +66,75 @@ class Router(_Resource):
         return self._client._run(_router.list_providers(_router.require(self._client._router), model))
 
     def balance(self, management_key: str | SecretStr | None = None) -> _router.RouterBalance:
-        """``GET /v1/account/balance``: needs an ``mk-`` key (else ``$ZG_ROUTER_MANAGEMENT_KEY``)."""
+        """``GET /v1/account/balance``: the Router ledger; show ``total_balance`` (neuron).
+
+        Account calls take an ``mk-`` key: ``management_key=``, else ``$ZG_ROUTER_MANAGEMENT_KEY``.
+        """
         return self._client._run(_router.balance(_router.require(self._client._router), management_key))
+
+    def messages(
+        self,
+        *,
+        model: str | None = None,
+        messages: builtins.list[dict[str, Any]],
+        max_tokens: int,
+        system: str | None = None,
+        provider: str | None = None,
+        **params: Any,
+    ) -> _router.AnthropicMessage:
+        """``POST /v1/messages`` (Anthropic format, not streamed): the answer with the usual record."""
+        state = _router.require(self._client._router)
+        body = _router.messages.payload(messages, max_tokens, system, params)
+        call = self._call("/chat/completions", body, provider, model)
+        return self._client._run(_router.messages.create(state, call))
+
+    def funds(self, management_key: str | SecretStr | None = None) -> _router.RouterFunds:
+        """``GET /v1/account/funds``: ledger + Payment Layer vault − pending charges (``total`` may be negative)."""
+        return self._client._run(_router.funds(_router.require(self._client._router), management_key))
+
+    def usage_stats(
+        self,
+        management_key: str | SecretStr | None = None,
+        *,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        api_key_id: str | None = None,
+        source: str | None = None,
+    ) -> _router.UsageStats:
+        """``GET /v1/account/usage/stats``: requests, tokens and cost (neuron) of a window (dates ``YYYY-MM-DD``)."""
+        flow = _router.usage_stats(
+            _router.require(self._client._router),
+            management_key,
+            start_date=start_date,
+            end_date=end_date,
+            api_key_id=api_key_id,
+            source=source,
+        )
+        return self._client._run(flow)
+
+    def usage_history(
+        self,
+        management_key: str | SecretStr | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        api_key_id: str | None = None,
+        source: str | None = None,
+    ) -> _router.UsageHistory:
+        """``GET /v1/account/usage/history``: one page of billed requests, newest first."""
+        flow = _router.usage_history(
+            _router.require(self._client._router),
+            management_key,
+            limit=limit,
+            offset=offset,
+            start_date=start_date,
+            end_date=end_date,
+            api_key_id=api_key_id,
+            source=source,
+        )
+        return self._client._run(flow)
 
 
 class Ledger(_Resource):
@@ -181,8 +248,47 @@ class Chat:
         self.completions = Completions(client, pool)
 
 
+class ImageJobs(_Resource):
+    """``zg.images.jobs``: the Router's async image jobs (Router mode only)."""
+
+    def submit(
+        self,
+        *,
+        provider: str | None = None,
+        prompt: str,
+        model: str | None = None,
+        n: int = 1,
+        size: str | None = None,
+        **params: Any,
+    ) -> _router.ImageJob:
+        """Queue an image generation; returns at once with the job (``wait`` it, or ``get`` its status)."""
+        payload = payloads.image_payload(prompt, n=n, size=size, response_format=None, params=params)
+        state = _router.require(self._client._router)
+        call = self._call("/images/generations", payload, provider, model)
+        return self._client._run(_router.jobs.submit(state, call))
+
+    def get(self, job: _router.ImageJob) -> _router.ImageJob:
+        """One poll: the job's status now."""
+        return self._client._run(_router.jobs.get(_router.require(self._client._router), job))
+
+    def wait(self, job: _router.ImageJob, *, timeout: float = _router.jobs.DEFAULT_WAIT_S) -> ImagesResponse:
+        """Poll with backoff (0.5 s growing to 10 s) until done, at most ``timeout`` s; the images with a record."""
+        return self._client._run(_router.jobs.wait(_router.require(self._client._router), job, timeout=timeout))
+
+    def create(
+        self, *, provider: str | None = None, prompt: str, model: str | None = None, **params: Any
+    ) -> ImagesResponse:
+        """Submit and wait: the recommended production path for Router image generation."""
+        job = self.submit(provider=provider, prompt=prompt, model=model, **params)
+        return self.wait(job)
+
+
 class Images(_Resource):
-    """``zg.images``."""
+    """``zg.images`` (``zg.images.jobs``: the Router's async jobs)."""
+
+    def __init__(self, client: ZeroG, pool: PoolState | None = None) -> None:
+        super().__init__(client, pool)
+        self.jobs = ImageJobs(client, pool)
 
     def generate(
         self,
@@ -195,8 +301,28 @@ class Images(_Resource):
         response_format: str | None = None,
         **params: Any,
     ) -> ImagesResponse:
+        """Generate images; in Router mode ``response_format`` defaults to (and must be) ``"b64_json"``."""
         payload = payloads.image_payload(prompt, n=n, size=size, response_format=response_format, params=params)
         return self._result(ImagesResponse, self._complete(self._call("/images/generations", payload, provider, model)))
+
+    def edit(
+        self,
+        *,
+        provider: str | None = None,
+        image: payloads.FileInput,
+        prompt: str,
+        model: str | None = None,
+        mask: payloads.FileInput | None = None,
+        n: int = 1,
+        size: str | None = None,
+        **params: Any,
+    ) -> ImagesResponse:
+        """Edit an image (``POST /v1/images/edits``, multipart; Router mode only): ``b64_json`` images back."""
+        _router.require(self._client._router)
+        payload = payloads.image_payload(prompt, n=n, size=size, response_format=None, params=params)
+        files = payloads.image_files(image, mask)
+        call = self._call("/images/edits", payload, provider, model, files)
+        return self._result(ImagesResponse, self._complete(call))
 
 
 class Transcriptions(_Resource):

@@ -11,8 +11,11 @@ size of any answer, stream or image (:class:`~zerog_compute.errors.ResponseTooLa
 
 Router mode (the hosted 0G Router, see :mod:`zerog_compute.router`): ``router_api_key`` ←
 ``$ZG_ROUTER_API_KEY`` (the environment is used only when no ``private_key=`` is passed),
-``router_url`` ← ``$ZG_ROUTER_URL`` (default ``https://router-api.0g.ai/v1``, or the devnet's Router for
-``network="devnet"``). Inference then goes through the Router with the same calls; no wallet is needed.
+``router_url`` ← ``$ZG_ROUTER_URL`` (default: the network's Router — mainnet, testnet, or the devnet's for
+``network="devnet"``; a hosted Router URL of another network is refused). Inference then goes through the
+Router with the same calls; no wallet is needed. ``trust_mode="private"`` sends
+``X-0G-Provider-Trust-Mode: private`` with every inference request (only TeeML providers, which keep prompts
+hidden; Router mode only).
 
 ``usage`` ← ``$ZG_USAGE``: the usage ledger every finished request is recorded in (on by default: ``~/.zerog/usage.db``,
 or the Redis server of ``state=``); ``False`` / ``"off"`` switches it off (see :mod:`zerog_compute.usage`).
@@ -79,6 +82,7 @@ class _ClientBase:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         router_api_key: str | SecretStr | None = None,
         router_url: str | None = None,
+        trust_mode: _router.TrustMode | None = None,
         state: str | StateStore | None = None,
         usage: bool | str | UsageLedger | None = None,
     ) -> None:
@@ -94,6 +98,7 @@ class _ClientBase:
             verification=verification,
             timeout=timeout,
             max_retries=rate_limit.max_retries if rate_limit is not None else 0,
+            trust_mode=trust_mode,
         )
         if private_key is not None:
             wallet: Wallet | None = Wallet(private_key)
@@ -171,7 +176,13 @@ class _ClientBase:
         deadline: float | None = None,
         attempt_timeout: float | None = None,
         on_event: Callable[[failover.PoolEvent], Any] | None = None,
+        trust_mode: _router.TrustMode | None = None,
     ) -> PoolState:
+        if trust_mode is not None and self._router is None:
+            raise ConfigurationError(
+                "trust_mode= is a Router option (X-0G-Provider-Trust-Mode); a Direct-mode pool picks TeeML providers "
+                "with verifiable_only=True"
+            )
         config = pool_config(
             model=model,
             providers=providers,
@@ -186,6 +197,7 @@ class _ClientBase:
             deadline=deadline,
             attempt_timeout=attempt_timeout,
             on_event=on_event,
+            trust_mode=trust_mode,
         )
         return PoolState(config)
 
@@ -275,7 +287,8 @@ class ZeroG(_ClientBase):
 
         Options: model, providers, service_type, strategy (soonest by default; priority, price, latency,
         round_robin), verifiable_only, max_input_price, max_output_price (neuron), allow, deny, cooldown,
-        deadline, attempt_timeout, on_event (called with every :class:`~zerog_compute.failover.PoolEvent`).
+        deadline, attempt_timeout, on_event (called with every :class:`~zerog_compute.failover.PoolEvent`),
+        trust_mode ("private": Router mode only, sends ``X-0G-Provider-Trust-Mode``).
         """
         from ._resources import ProviderPool
 
@@ -436,6 +449,7 @@ def pool_config(
     deadline: float | None,
     on_event: Callable[[failover.PoolEvent], Any] | None,
     attempt_timeout: float | None = None,
+    trust_mode: _router.TrustMode | None = None,
 ) -> PoolConfig:
     """Validate pool options (shared by both clients)."""
     return PoolConfig(
@@ -452,6 +466,7 @@ def pool_config(
         deadline=deadline,
         attempt_timeout=attempt_timeout,
         on_event=on_event,
+        trust_mode=_router.check_trust_mode(trust_mode),
     )
 
 

@@ -99,6 +99,8 @@ class PoolConfig:
     deadline: float | None = None
     attempt_timeout: float | None = None
     on_event: Callable[[PoolEvent], Any] | None = None
+    trust_mode: str | None = None
+    """``"private"``: Router mode only (``X-0G-Provider-Trust-Mode``); a Direct-mode pool refuses it."""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

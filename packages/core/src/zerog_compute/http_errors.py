@@ -361,28 +361,39 @@ def _parse_error(body: bytes) -> tuple[str, str, str, str | None]:
     return str(error or payload.get("message") or text), "", "", request_id
 
 
-def router_error(status: int, body: bytes, headers: Mapping[str, str], *, provider: str | None = None) -> ZeroGError:
+def _key_network(network: str | None) -> str:
+    if network in ("mainnet", "testnet"):
+        other = "testnet" if network == "mainnet" else "mainnet"
+        site = "pc.0g.ai" if network == "mainnet" else "pc.testnet.0g.ai"
+        return (
+            f"; this is the {network} Router, whose keys are made at {site} (a {other} key works only with "
+            f"network={other!r})"
+        )
+    return "; create or rotate keys at pc.0g.ai (mainnet) or pc.testnet.0g.ai (testnet)"
+
+
+def router_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, provider: str | None = None, network: str | None = None
+) -> ZeroGError:
     """The typed error for a non-2xx Router answer.
 
     400 → RequestRejectedError (InvalidTokenError for a missing, invalid or revoked key); 401 →
     InvalidTokenError; 402 → InsufficientBalanceError; 403 → ConfigurationError for ``insufficient_scope``
     (wrong kind of key), else InvalidTokenError; 404 → ServiceNotFoundError; 429 → RateLimitedError with
     ``Retry-After``; 5xx (502 ``provider_error``, 503 ``no_available_provider``) → ProviderUnavailableError.
-    Key material a body might echo is redacted.
+    Key material a body might echo is redacted. ``network`` names the Router's network in key hints (keys
+    are per network: pc.0g.ai for mainnet, pc.testnet.0g.ai for testnet).
     """
     raw_message, kind, code, request_id = _parse_error(body)
     message = redact_router(raw_message)[:500]
     text = redact_router(body.decode("utf-8", errors="replace"))[:_MAX_BODY_CHARS]
     parts = (f"HTTP {status}", code or kind, f"request {request_id}" if request_id else "")
     said = f"the 0G Router: {message} ({', '.join(part for part in parts if part)})"
-    served_by = provider or header(headers, "X-0G-Provider")
-    kwargs: dict[str, Any] = {"status_code": status, "body": text, "provider": served_by}
+    kwargs: dict[str, Any] = {"status_code": status, "body": text, "provider": provider}
     if status == 402 or code == "insufficient_balance":
         return InsufficientBalanceError(f"{said}: your Router balance is empty; {TOP_UP} and retry")
     if status == 401 or (status == 400 and code in _KEY_CODES):
-        return InvalidTokenError(
-            f"{said}: check router_api_key ($ZG_ROUTER_API_KEY); create or rotate keys at pc.0g.ai", **kwargs
-        )
+        return InvalidTokenError(f"{said}: check router_api_key ($ZG_ROUTER_API_KEY){_key_network(network)}", **kwargs)
     if status == 403:
         if code == "insufficient_scope":
             return ConfigurationError(

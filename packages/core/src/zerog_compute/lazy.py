@@ -37,7 +37,7 @@ from .failover import PoolEvent
 from .funding import FundingPolicy
 from .networks import Network
 from .ratelimit import RateLimit
-from .router import uses_router
+from .router import TrustMode, uses_router
 from .verification import VerificationPolicy
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ class LazyClients:
         deadline: float | None = None,
         max_response_bytes: int | None = None,
         usage: bool | str | None = None,
+        trust_mode: TrustMode | None = None,
         on_pool_event: PoolHook | None = None,
         client: ZeroG | None = None,
         async_client: AsyncZeroG | None = None,
@@ -104,6 +105,7 @@ class LazyClients:
             "deadline": deadline,
             "max_response_bytes": max_response_bytes,
             "usage": usage,
+            "trust_mode": trust_mode,
             "on_pool_event": on_pool_event,
         }
         self._given_sync = client
@@ -126,7 +128,7 @@ class LazyClients:
         """The keyword arguments it builds ``ZeroG`` / ``AsyncZeroG`` with (keys as ``SecretStr``)."""
         names = ("network", "rpc_url", "verification", "funding", "rate_limit")
         kwargs = {name: self._settings[name] for name in names}
-        for name in ("timeout", "deadline", "max_response_bytes", "state", "usage"):  # None: the core's default
+        for name in ("timeout", "deadline", "max_response_bytes", "state", "usage", "trust_mode"):  # None: default
             if self._settings[name] is not None:
                 kwargs[name] = self._settings[name]
         if self._private_key is not None:

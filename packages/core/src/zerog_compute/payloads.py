@@ -131,6 +131,19 @@ def transcription_files(file: FileInput) -> Files:
     return {"file": (name, data, "application/octet-stream")}
 
 
+def image_files(image: FileInput, mask: FileInput | None = None) -> Files:
+    """The multipart ``image`` (and optional ``mask``) parts of an image edit."""
+    files: Files = {}
+    for part, given in (("image", image), ("mask", mask)):
+        if given is None:
+            continue
+        name, data = read_file(given if not isinstance(given, bytes) else (f"{part}.png", given))
+        if not data:
+            raise ConfigurationError(f"the {part} file is empty")
+        files[part] = (name, data, "application/octet-stream")
+    return files
+
+
 def decoded_images(data: Mapping[str, Any]) -> list[bytes] | None:
     """Decoded ``b64_json`` images of an images response (None when it returned URLs)."""
     items = data.get("data")

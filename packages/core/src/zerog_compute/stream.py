@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import records, sse
 from ._io import loads_json
 from .errors import ProviderUnavailableError, StreamInterruptedError
-from .http_errors import header, redact, redact_router
+from .http_errors import redact, redact_router
 from .types import ChatCompletionChunk, ZeroGRecord
 from .verification import Sha256
 
@@ -161,8 +161,9 @@ class StreamState(ChunkStream):
 class RouterStream(ChunkStream):
     """A Router chat stream: ``x_0g_trace`` is picked up on the way and never handed to the caller.
 
-    The Router sends ``x_0g_trace`` (when ``verify_tee`` was asked for) as a chunk with empty ``choices``
-    just before ``[DONE]``.
+    Where the trace sits in a stream is not documented, so every placement before ``[DONE]`` is read: its
+    own chunk with empty ``choices``, a field of the usage chunk (or any chunk), or a bare
+    ``{"x_0g_trace": ...}`` event. The last one seen wins. Events after ``[DONE]`` stay ignored.
     """
 
     def __init__(self, request: RouterRequest) -> None:
@@ -181,11 +182,20 @@ class RouterStream(ChunkStream):
         if isinstance(trace, dict):
             self.trace = trace
 
+    def _collect(self, events: list[sse.SSEEvent]) -> list[ChatCompletionChunk]:
+        ready = super()._collect(events)
+        for chunk in (*ready, self._held):
+            extra = chunk.__pydantic_extra__ if chunk is not None else None
+            if extra:
+                extra.pop("x_0g_trace", None)
+        return ready
+
     def _redact(self, text: str) -> str:
         return redact_router(text)
 
     def _provider(self) -> str | None:
-        return header(self.headers, "X-0G-Provider")
+        traced = self.trace.get("provider") if self.trace is not None else None
+        return traced if isinstance(traced, str) else self.request.pinned
 
     def _who(self) -> str:
         provider = self._provider()

@@ -1,29 +1,35 @@
 """A local emulator of the hosted 0G Router (``router-api.0g.ai``), in front of the devnet providers.
 
-It follows the documented API (client-protocol §15.1): ``Authorization: Bearer sk-…`` keys with one
-balance per account, ``GET /v1/models`` (public), ``GET /v1/providers?model=``, ``GET /v1/account/balance``
-(``mk-`` management keys only: ``sk-`` keys get 403 ``insufficient_scope``), and the OpenAI-compatible
-``POST /v1/chat/completions`` (JSON and SSE), ``/v1/embeddings``, ``/v1/images/generations`` and
-``/v1/audio/transcriptions`` (multipart).
+It follows the Router's published API (facts in ``shared/reference/router-api.md``): ``Authorization:
+Bearer sk-…`` keys with one balance per account, ``GET /v1/models`` (public), ``GET /v1/providers?model=``,
+the account routes (``mk-`` management keys only: ``sk-`` keys get 403 ``insufficient_scope``) and async
+image jobs in :mod:`zerog_devnet.router_routes`, and the OpenAI-compatible ``POST /v1/chat/completions``
+(JSON and SSE), ``/v1/images/generations``, ``/v1/images/edits`` and ``/v1/audio/transcriptions`` (both
+multipart). No ``/v1/embeddings``: no Router page documents it. Images need ``response_format: "b64_json"``.
 
 The Router is itself a Direct client of the providers: it owns a funded devnet wallet (ledger and a
 sub-account with every provider), signs ``app-sk-`` session tokens and forwards each request to a provider
 chosen by ``X-0G-Provider-Address`` (pin; no fallback unless ``X-0G-Provider-Allow-Fallbacks: true``),
-``X-0G-Provider-Sort: price|latency`` or round-robin, failing over on connection errors, 5xx and 429. It
-debits the key's account by the provider's usage × price, passes ``ZG-Res-Key`` through and adds
-``X-0G-Provider: <address>``. Every response carries ``X-RateLimit-*-Requests`` headers; a key gets
-``rpm`` requests per minute, then 429 with ``Retry-After``.
+``X-0G-Provider-Sort: price|latency`` or round-robin, restricted by ``X-0G-Provider-Trust-Mode: private``
+(providers listed in the ``teetls_providers`` fault are TeeTLS), failing over on connection errors, 5xx and
+429. It debits the key's account by the provider's usage × price and passes ``ZG-Res-Key`` through. Every
+response carries ``X-RateLimit-*-Requests`` headers; a key gets ``rpm`` requests per minute, then 429 with
+``Retry-After``. No other headers are added (no ``X-0G-Provider``: the trace names the provider).
 
-``verify_tee: true`` in the body makes the Router fetch the provider's TEE signature, recover the signer,
-compare it with the on-chain TEE signer and check that the signed hashes match the bytes it exchanged.
-The outcome is reported as ``x_0g_trace: {provider, request_id, tee_verified, detail}``:
+Every response carries ``x_0g_trace: {request_id, provider, billing: {input_cost, output_cost,
+total_cost}}`` (neuron strings: exactly what was debited). ``verify_tee`` — the body field of JSON requests,
+the query parameter ``?verify_tee=true`` of multipart ones (a form field is not honoured) — makes the Router
+fetch the provider's TEE signature, check signer and content binding, and add ``tee_verified`` (and
+``detail``) to the trace:
 
 * JSON responses: a top-level ``x_0g_trace`` field of the body.
-* SSE streams: one extra ``chat.completion.chunk`` with ``"choices": []`` and the ``x_0g_trace`` field,
-  sent after the provider's last chunk and just before ``data: [DONE]`` (an OpenAI client sees an empty
-  chunk, like the usage chunk). Without ``verify_tee`` no trace is added and the stream is relayed as is.
+* SSE streams: the docs do not say where, so the emulator varies it (each in turn, or the ``stream_trace``
+  fault): its own ``chat.completion.chunk`` with ``"choices": []``, a field of the last (usage) chunk, or a
+  bare ``{"x_0g_trace": ...}`` event — always before ``data: [DONE]``.
 
-Errors use the OpenAI shape ``{"error": {"message", "type", "code"}, "request_id"}``.
+Errors use the documented shape ``{"error": {"message", "type", "code"}, "request_id"}`` with the documented
+types (``invalid_request_error`` for 400 and 401, ``payment_error``, ``permission_error``,
+``not_found_error``, ``rate_limit_error``, ``server_error`` for 5xx).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -57,6 +64,7 @@ from .router_state import (
     DEFAULT_KEY_BALANCE,
     DEFAULT_KEYS,
     DEFAULT_RPM,
+    JobBook,
     KeyRegistry,
     RequestLimits,
     RoutedProvider,
@@ -77,18 +85,24 @@ __all__ = ["RoutedProvider", "RouterConfig", "RouterHandle", "RouterRuntime", "b
 
 ROUTE_TYPES = {
     "/chat/completions": "chatbot",
-    "/embeddings": "embedding",
     "/images/generations": "text-to-image",
+    "/images/edits": "text-to-image",
     "/audio/transcriptions": "speech-to-text",
 }
+"""The documented inference routes and the devnet service type that serves each (the devnet has no
+image-editing provider: edits are served by the text-to-image provider, from the prompt)."""
+MULTIPART_ROUTES = ("/images/edits", "/audio/transcriptions")
+IMAGE_ROUTES = ("/images/generations", "/images/edits")
 ERROR_TYPES = {
     400: "invalid_request_error",
-    401: "authentication_error",
+    401: "invalid_request_error",
     402: "payment_error",
     403: "permission_error",
     404: "not_found_error",
     429: "rate_limit_error",
 }
+"""``error.type`` per status, as the Router's errors page lists them (5xx: ``server_error``)."""
+TRACE_PLACEMENTS = ("chunk", "usage", "bare")
 TOP_UP_HINT = "top up at pc.0g.ai"
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _ROUTER_SIDE = ("validate session", "validate request", "insufficient balance", "model not supported")
@@ -133,6 +147,12 @@ class RouterRuntime:
         self.signer = SessionSigner(wallet)
         self.faults = RouterFaults()
         self.http: httpx.AsyncClient | None = None
+        self.jobs = JobBook()
+        self._placements = itertools.cycle(TRACE_PLACEMENTS)
+
+    def trace_placement(self) -> str:
+        """Where the next stream's trace goes: the ``stream_trace`` fault, else each placement in turn."""
+        return self.faults.state.stream_trace or next(self._placements)
 
     def client(self) -> httpx.AsyncClient:
         if self.http is None:
@@ -151,6 +171,7 @@ class RouterRuntime:
         self.limits.reset()
         self.selector.reset()
         self.faults.clear()
+        self.jobs.clear()
 
     async def aclose(self) -> None:
         if self.http is not None:
@@ -170,7 +191,7 @@ class _Call:
     headers: dict[str, str] = field(default_factory=dict)
 
     def all_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**self.headers, "X-Request-Id": self.request_id, **(extra or {})}
+        return {**self.headers, **(extra or {})}  # the request id is in the body: the trace or the error
 
 
 def _error_response(error: RouterError, call: _Call) -> JSONResponse:
@@ -232,6 +253,19 @@ class _Spec:
     stream: bool
     routing_body: dict[str, Any]
     n_images: int = 1
+    forward_route: str = ""
+
+    def __post_init__(self) -> None:
+        self.forward_route = self.forward_route or self.route
+
+
+def _require_b64(route: str, fields: dict[str, Any]) -> None:
+    """Images: ``response_format`` must be ``b64_json`` (the only format the Router supports end to end)."""
+    if route in IMAGE_ROUTES and fields.get("response_format") != "b64_json":
+        got = fields.get("response_format")
+        raise RouterError(
+            400, "invalid_body", f'response_format must be "b64_json" (the only supported format), got {got!r}'
+        )
 
 
 def _json_spec(route: str, body: bytes) -> _Spec:
@@ -244,6 +278,7 @@ def _json_spec(route: str, body: bytes) -> _Spec:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise RouterError(400, "invalid_body", "`model` is required (see GET /v1/models)")
+    _require_b64(route, payload)
     verify = payload.pop("verify_tee", False) is True
     routing = payload.pop("provider", None)
     stream = route == "/chat/completions" and payload.get("stream") is True
@@ -265,6 +300,7 @@ def _json_spec(route: str, body: bytes) -> _Spec:
 
 
 async def _multipart_spec(route: str, request: Request) -> _Spec:
+    """A multipart request: ``verify_tee`` only as the query parameter; form fields are the endpoint's own."""
     try:
         form = await request.form()
     except Exception as exc:  # python-multipart raises several types
@@ -277,14 +313,35 @@ async def _multipart_spec(route: str, request: Request) -> _Spec:
         else:
             fields[name] = value
     await form.close()
-    verify = fields.pop("verify_tee", "").lower() == "true"
+    verify = request.query_params.get("verify_tee", "").lower() == "true"
+    fields.pop("verify_tee", None)  # not a Router option in a form: never honoured
     model = fields.get("model", "")
     if not model:
         raise RouterError(400, "invalid_body", "`model` is required (see GET /v1/models)")
-    if "file" not in files:
-        raise RouterError(400, "invalid_body", "the multipart body needs a `file` part")
+    part = "image" if route == "/images/edits" else "file"
+    if part not in files:
+        raise RouterError(400, "invalid_body", f"the multipart body needs a `{part}` part")
+    if route == "/images/edits":
+        return _edit_spec(model, fields, verify)
     rebuilt = httpx.Request("POST", "http://multipart.invalid", data=fields, files=files)
     return _Spec(route, model, rebuilt.read(), rebuilt.headers["content-type"], verify, False, {})
+
+
+def _edit_spec(model: str, fields: dict[str, str], verify: bool) -> _Spec:
+    """An image edit, served by the devnet's text-to-image provider from the prompt (no image-editing provider)."""
+    _require_b64("/images/edits", fields)
+    prompt = fields.get("prompt", "")
+    if not prompt:
+        raise RouterError(400, "invalid_body", "`prompt` is required")
+    try:
+        n = int(fields.get("n") or 1)
+    except ValueError:
+        raise RouterError(400, "invalid_body", "`n` must be an integer") from None
+    body: dict[str, Any] = {"model": model, "prompt": prompt, "n": n, "response_format": "b64_json"}
+    if fields.get("size"):
+        body["size"] = fields["size"]
+    forward = json.dumps(body, separators=(",", ":")).encode()
+    return _Spec("/images/edits", model, forward, "application/json", verify, False, {}, n, "/images/generations")
 
 
 def _routing(request: Request, body: dict[str, Any]) -> Routing:
@@ -304,13 +361,11 @@ def _routing(request: Request, body: dict[str, Any]) -> Routing:
     fallbacks: bool | None = {"true": True, "false": False}.get((raw or "").strip().lower())
     if raw is None and isinstance(body.get("allow_fallbacks"), bool):
         fallbacks = body["allow_fallbacks"]
-    trust = headers.get("x-0g-provider-trust-mode") or body.get("trust_mode")
+    trust = headers.get("x-0g-provider-trust-mode")
     if trust is not None:
-        trust = str(trust).strip().lower()
-        if trust == "standard":
-            raise RouterError(400, "invalid_provider_header", "trust mode 'standard' is no longer accepted")
-        if trust not in ("verified", "private"):
-            raise RouterError(400, "invalid_provider_header", "X-0G-Provider-Trust-Mode must be verified or private")
+        trust = trust.strip().lower()
+        if trust != "private":
+            raise RouterError(400, "invalid_provider_header", f"X-0G-Provider-Trust-Mode must be private: {trust!r}")
     return Routing(pin=pin, sort=order, allow_fallbacks=fallbacks, trust_mode=trust)
 
 
@@ -326,11 +381,14 @@ def _candidates(rt: RouterRuntime, spec: _Spec, routing: Routing) -> list[Routed
         raise RouterError(400, "invalid_body", message)
     if routing.pin is not None and all(p.address.lower() != routing.pin.lower() for p in typed):
         raise RouterError(400, "invalid_provider_header", f"provider {routing.pin} does not serve model {spec.model!r}")
-    usable = [p for p in typed if p.acknowledged]  # devnet providers are all TeeML: both trust modes accept them
+    usable = [p for p in typed if p.acknowledged]
     if not usable:
-        if routing.trust_mode == "private":
-            raise RouterError(503, "no_provider_for_trust_mode", "no provider available for trust mode: tier=private")
         raise RouterError(503, "no_available_provider", f"no TEE-acknowledged provider serves {spec.model!r}")
+    if routing.trust_mode == "private":
+        teetls = {a.lower() for a in rt.faults.state.teetls_providers}
+        usable = [p for p in usable if p.address.lower() not in teetls]
+        if not usable:
+            raise RouterError(503, "no_provider_for_trust_mode", "no provider available for trust mode: tier=private")
     return usable
 
 
@@ -374,7 +432,8 @@ def _provider_message(content: bytes) -> str:
 async def _attempt(rt: RouterRuntime, provider: RoutedProvider, spec: _Spec) -> httpx.Response | _Failure | _Rejected:
     headers = {"Authorization": rt.signer.header(provider.address), "Content-Type": spec.content_type}
     client = rt.client()
-    request = client.build_request("POST", provider.endpoint + spec.route, headers=headers, content=spec.forward_body)
+    url = provider.endpoint + spec.forward_route
+    request = client.build_request("POST", url, headers=headers, content=spec.forward_body)
     started = time.monotonic()
     try:
         response = await client.send(request, stream=True)
@@ -425,22 +484,20 @@ def _decoded_images(data: dict[str, Any]) -> list[bytes] | None:
     return images
 
 
-def _fee(spec: _Spec, provider: RoutedProvider, data: dict[str, Any]) -> int:
+def _fee(spec: _Spec, provider: RoutedProvider, data: dict[str, Any]) -> billing.FeeBreakdown:
     """The provider's bill for this response (the broker's formulas), which the Router passes on."""
     prices = provider.prices
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-    if spec.route == "/images/generations":
-        return billing.image_fee(spec.n_images, prices).total
-    if spec.route == "/embeddings":
-        return billing.embedding_fee(usage, prices).total
+    if spec.route in IMAGE_ROUTES:
+        return billing.image_fee(spec.n_images, prices)
     if spec.route == "/audio/transcriptions":
         if usage is None and isinstance(data.get("duration"), (int, float)):
             usage = {"type": "duration", "seconds": data["duration"]}
-        return billing.transcription_fee(usage, str(data.get("text", "")), prices).total
+        return billing.transcription_fee(usage, str(data.get("text", "")), prices)
     content = "".join(
         str((c.get("message") or {}).get("content") or "") for c in data.get("choices", []) if isinstance(c, dict)
     )
-    return billing.chat_fee(usage, content, prices).total
+    return billing.chat_fee(usage, content, prices)
 
 
 def _sha256(data: bytes) -> str:
@@ -494,8 +551,8 @@ async def _check_signature(
         return False, f"malformed signature from the provider: {exc}"
     if recovered.lower() != provider.tee_signer.lower():
         return False, f"signed by {recovered}, not by the provider's on-chain TEE signer {provider.tee_signer}"
-    images = _decoded_images(data) if spec.route == "/images/generations" and isinstance(data, dict) else None
-    if spec.route == "/images/generations" and images is None:
+    images = _decoded_images(data) if spec.route in IMAGE_ROUTES and isinstance(data, dict) else None
+    if spec.route in IMAGE_ROUTES and images is None:
         if text.partition(":")[0] == _sha256(spec.forward_body):
             return True, "TEE signer verified; image URLs: only the request hash could be compared"
         return False, "the signed request hash does not match the request the Router sent"
@@ -504,12 +561,22 @@ async def _check_signature(
     return True, "signed by the provider's on-chain TEE signer over the exact bytes exchanged"
 
 
-def _trace(provider: RoutedProvider, call: _Call, verified: bool, detail: str) -> dict[str, Any]:
-    return {"provider": provider.address, "request_id": call.request_id, "tee_verified": verified, "detail": detail}
+def _trace(
+    provider: RoutedProvider, call: _Call, fee: billing.FeeBreakdown, verdict: tuple[bool, str] | None
+) -> dict[str, Any]:
+    """``x_0g_trace``: on every response, with the exact bill; ``tee_verified`` only when ``verify_tee`` was set."""
+    trace: dict[str, Any] = {
+        "request_id": call.request_id,
+        "provider": provider.address,
+        "billing": {"input_cost": str(fee.input_fee), "output_cost": str(fee.output_fee), "total_cost": str(fee.total)},
+    }
+    if verdict is not None:
+        trace["tee_verified"], trace["detail"] = verdict
+    return trace
 
 
-def _success_headers(call: _Call, provider: RoutedProvider, upstream: httpx.Response) -> dict[str, str]:
-    extra = {"X-0G-Provider": provider.address}
+def _success_headers(call: _Call, upstream: httpx.Response) -> dict[str, str]:
+    extra: dict[str, str] = {}
     res_key = upstream.headers.get("zg-res-key")
     if res_key:
         extra["ZG-Res-Key"] = res_key
@@ -532,13 +599,14 @@ async def _complete(
     if not isinstance(data, dict):
         return _Failure(provider, 200, "the provider sent a body that is not a JSON object")
     fee = _fee(spec, provider, data)
-    rt.keys.debit(key, fee, _usage_row(call, spec, provider, data.get("usage")))
-    headers = _success_headers(call, provider, upstream)
-    body = content
-    if spec.verify and not rt.faults.state.omit_trace:
-        verified, detail = await _verify(rt, provider, upstream.headers.get("zg-res-key"), spec, content, data)
-        data["x_0g_trace"] = _trace(provider, call, verified, detail)
-        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    rt.keys.debit(key, fee.total, _usage_row(call, spec, provider, data.get("usage")))
+    headers = _success_headers(call, upstream)
+    verdict = None
+    if spec.verify:
+        verdict = await _verify(rt, provider, upstream.headers.get("zg-res-key"), spec, content, data)
+    if not rt.faults.state.omit_trace:
+        data["x_0g_trace"] = _trace(provider, call, fee, verdict)
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(body, status_code=200, headers=headers, media_type="application/json")
 
 
@@ -564,16 +632,40 @@ def _first_chunk(line: bytes) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
+def _trace_event(placement: str, held: bytes | None, trace: dict[str, Any], first: dict[str, Any] | None) -> bytes:
+    """The SSE bytes carrying the trace (and the held-back last chunk) for one placement.
+
+    ``usage``: a field of the last chunk before ``[DONE]`` (the usage chunk); ``chunk``: its own
+    ``chat.completion.chunk`` with empty ``choices``; ``bare``: an event ``{"x_0g_trace": ...}`` only.
+    """
+    last = _first_chunk(held) if held else None
+    if placement == "usage" and last is not None:
+        return b"data: " + json.dumps({**last, "x_0g_trace": trace}, separators=(",", ":")).encode() + b"\n\n"
+    before = held + b"\n\n" if held else b""
+    if placement == "bare":
+        return before + b"data: " + json.dumps({"x_0g_trace": trace}, separators=(",", ":")).encode() + b"\n\n"
+    chunk = {
+        "id": (first or {}).get("id", ""),
+        "object": "chat.completion.chunk",
+        "created": (first or {}).get("created", int(time.time())),
+        "model": (first or {}).get("model", ""),
+        "choices": [],
+        "x_0g_trace": trace,
+    }
+    return before + b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+
+
 def _relay(
     rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, provider: RoutedProvider, upstream: httpx.Response
 ) -> AsyncIterator[bytes]:
-    """Relay the provider's SSE lines; with ``verify_tee`` hold ``[DONE]`` back for the trace chunk."""
+    """Relay the provider's SSE events; hold the last one and ``[DONE]`` back to add the trace with the bill."""
 
     async def body() -> AsyncIterator[bytes]:
         received = bytearray()
         lines: list[bytes] = []
-        held: list[bytes] = []
         buffer = b""
+        held: bytes | None = None  # the last data event, sent with (or before) the trace
+        done = False
         first: dict[str, Any] | None = None
         try:
             try:
@@ -585,8 +677,15 @@ def _relay(
                         line, buffer = buffer.split(b"\n", 1)
                         lines.append(line)
                         first = first or _first_chunk(line)
-                        if spec.verify and (held or line.strip() == b"data: [DONE]"):
-                            held.append(line + b"\n")
+                        stripped = line.strip()
+                        if done or not stripped:
+                            continue
+                        if stripped == b"data: [DONE]":
+                            done = True
+                        elif stripped.startswith(b"data:"):
+                            if held is not None:
+                                out += held + b"\n\n"
+                            held = stripped
                         else:
                             out += line + b"\n"
                     if out:
@@ -594,30 +693,31 @@ def _relay(
             except httpx.HTTPError as exc:
                 message = f"the provider's stream broke off: {type(exc).__name__}: {exc}"
                 error = {"message": message, "type": "server_error", "code": "provider_error"}
-                yield b"data: " + json.dumps({"error": error, "request_id": call.request_id}).encode() + b"\n\n"
+                sent = held + b"\n\n" if held is not None else b""
+                yield sent + b"data: " + json.dumps({"error": error, "request_id": call.request_id}).encode() + b"\n\n"
                 return
             if buffer:
                 lines.append(buffer)
-                yield buffer
-            if spec.verify and not rt.faults.state.omit_trace:
+            usage, text = billing.usage_from_sse(lines)
+            fee = billing.chat_fee(usage, text, provider.prices)
+            if not done:  # the provider's stream ended without [DONE]: relay what came, no trace, no [DONE]
+                if held is not None:
+                    yield held + b"\n\n"
+                return
+            verdict = None
+            if spec.verify:
                 chat_key = upstream.headers.get("zg-res-key")
-                verified, detail = await _verify(rt, provider, chat_key, spec, bytes(received), None)
-                chunk = {
-                    "id": (first or {}).get("id", ""),
-                    "object": "chat.completion.chunk",
-                    "created": (first or {}).get("created", int(time.time())),
-                    "model": (first or {}).get("model", spec.model),
-                    "choices": [],
-                    "x_0g_trace": _trace(provider, call, verified, detail),
-                }
-                yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
-            if held:
-                yield b"".join(held)
+                verdict = await _verify(rt, provider, chat_key, spec, bytes(received), None)
+            if rt.faults.state.omit_trace:
+                yield (held + b"\n\n" if held else b"") + b"data: [DONE]\n\n"
+                return
+            placement = rt.trace_placement()
+            yield _trace_event(placement, held, _trace(provider, call, fee, verdict), first) + b"data: [DONE]\n\n"
         finally:
             await upstream.aclose()
             usage, text = billing.usage_from_sse(lines)
-            fee = billing.chat_fee(usage, text, provider.prices).total
-            rt.keys.debit(key, fee, _usage_row(call, spec, provider, usage))
+            charged = billing.chat_fee(usage, text, provider.prices).total
+            rt.keys.debit(key, charged, _usage_row(call, spec, provider, usage))
 
     return body()
 
@@ -629,16 +729,15 @@ async def _forward(
     for provider in order[: rt.config.max_attempts]:
         outcome = await _attempt(rt, provider, spec)
         if isinstance(outcome, _Rejected):
-            extra = {"X-0G-Provider": provider.address}
             message = f"provider {provider.address} rejected the request: {outcome.message}"
-            return _error_response(RouterError(400, "invalid_request", message, extra), call)
+            return _error_response(RouterError(400, "invalid_body", message), call)
         if isinstance(outcome, _Failure):
             failures.append(outcome)
             rt.selector.failed(provider.address)
             continue
         streamed = outcome.headers.get("content-type", "").startswith("text/event-stream")
         if spec.stream and streamed:
-            headers = _success_headers(call, provider, outcome)
+            headers = _success_headers(call, outcome)
             headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             relay = _relay(rt, key, call, spec, provider, outcome)
             return StreamingResponse(relay, headers=headers, media_type="text/event-stream")
@@ -663,21 +762,31 @@ async def _router_fault(rt: RouterRuntime) -> None:
     raise RouterError(status, codes.get(status, "internal_error"), f"injected Router fault (HTTP {status})", headers)
 
 
+async def admit_inference(
+    rt: RouterRuntime, request: Request, route: str, call: _Call, *, body: bytes | None = None
+) -> tuple[RouterKey, _Spec, list[RoutedProvider]]:
+    """Auth, limits, parsing, routing and balance of one inference request: the key, the spec, the order.
+
+    ``body`` replaces the request's JSON body (a request translated to another route's shape)."""
+    key = _authenticate(request, _admit(rt, request, call), "sk")
+    await _router_fault(rt)
+    if route in MULTIPART_ROUTES:
+        spec = await _multipart_spec(route, request)
+    else:
+        spec = _json_spec(route, body if body is not None else await request.body())
+    routing = _routing(request, spec.routing_body)
+    candidates = _candidates(rt, spec, routing)
+    if not rt.keys.has_balance(key):
+        raise RouterError(402, "insufficient_balance", f"insufficient balance: {TOP_UP_HINT}")
+    return key, spec, rt.selector.order(candidates, routing)
+
+
 async def handle_inference(rt: RouterRuntime, request: Request, route: str) -> Response:
     """One inference request: auth, limits, parsing, routing, balance, forwarding with failover."""
     call = _Call()
     try:
-        key = _authenticate(request, _admit(rt, request, call), "sk")
-        await _router_fault(rt)
-        if route == "/audio/transcriptions" or "multipart/" in request.headers.get("content-type", ""):
-            spec = await _multipart_spec(route, request)
-        else:
-            spec = _json_spec(route, await request.body())
-        routing = _routing(request, spec.routing_body)
-        candidates = _candidates(rt, spec, routing)
-        if not rt.keys.has_balance(key):
-            raise RouterError(402, "insufficient_balance", f"insufficient balance: {TOP_UP_HINT}")
-        return await _forward(rt, key, call, spec, rt.selector.order(candidates, routing))
+        key, spec, order = await admit_inference(rt, request, route, call)
+        return await _forward(rt, key, call, spec, order)
     except RouterError as error:
         return _error_response(error, call)
     except Exception:
@@ -709,12 +818,13 @@ def model_entry(model: str, providers: list[RoutedProvider]) -> dict[str, Any]:
 
 def provider_entry(rt: RouterRuntime, provider: RoutedProvider) -> dict[str, Any]:
     latency = rt.selector.latency(provider.address)
+    teetls = provider.address.lower() in {a.lower() for a in rt.faults.state.teetls_providers}
     return {
         "address": provider.address,
         "name": provider.name,
         "model": provider.model,
         "service_type": provider.service_type,
-        "verifiability": "TeeML",
+        "verifiability": "TeeTLS" if teetls else "TeeML",
         "tee_signer": provider.tee_signer,
         "tee_acknowledged": provider.acknowledged,
         "pricing": provider.pricing(),
@@ -752,29 +862,6 @@ def _list_providers(rt: RouterRuntime, request: Request, _key: RouterKey | None)
     return {"object": "list", "model": model, "data": [provider_entry(rt, p) for p in chosen if p.acknowledged]}
 
 
-def _balance(_rt: RouterRuntime, _request: Request, key: RouterKey | None) -> dict[str, Any]:
-    assert key is not None
-    amount = str(key.account.balance)
-    return {
-        "address": key.account.address,
-        "deposit_balance": amount,
-        "credit_balance": "0",
-        "total_balance": amount,
-        "balance": amount,
-    }
-
-
-def _history(_rt: RouterRuntime, request: Request, key: RouterKey | None) -> dict[str, Any]:
-    assert key is not None
-    try:
-        limit = int(request.query_params.get("limit") or 50)
-        offset = int(request.query_params.get("offset") or 0)
-    except ValueError:
-        raise RouterError(400, "invalid_body", "limit and offset must be integers") from None
-    rows = list(reversed(key.account.usage))
-    return {"object": "list", "data": rows[offset : offset + limit], "total": len(rows)}
-
-
 def build_router_app(rt: RouterRuntime) -> Starlette:
     """The Starlette app of the emulator."""
 
@@ -798,12 +885,19 @@ def build_router_app(rt: RouterRuntime) -> Starlette:
             return _error_response(error, call)
         return _error_response(RouterError(404, "not_found", f"no route {request.method} {request.url.path}"), call)
 
+    from . import router_routes as extra  # account and async-job routes (they build on this module)
+
     routes = [Route(f"/v1{path}", inference(path), methods=["POST"]) for path in ROUTE_TYPES]
     routes += [
         Route("/v1/models", listing(None, _list_models), methods=["GET"]),
         Route("/v1/providers", listing(None, _list_providers), methods=["GET"]),
-        Route("/v1/account/balance", listing("mk", _balance), methods=["GET"]),
-        Route("/v1/account/usage/history", listing("mk", _history), methods=["GET"]),
+        Route("/v1/account/balance", listing("mk", extra.balance), methods=["GET"]),
+        Route("/v1/account/funds", listing("mk", extra.funds), methods=["GET"]),
+        Route("/v1/account/usage/stats", listing("mk", extra.usage_stats), methods=["GET"]),
+        Route("/v1/account/usage/history", listing("mk", extra.usage_history), methods=["GET"]),
+        Route("/v1/async/images/generations", extra.submit_endpoint(rt), methods=["POST"]),
+        Route("/v1/async/jobs/{job_id}", extra.poll_endpoint(rt), methods=["GET"]),
+        Route("/v1/messages", extra.messages_endpoint(rt), methods=["POST"]),
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     return Starlette(routes=routes)

@@ -388,7 +388,12 @@ class RouterFaultState:
     tee_verified: bool | None = None
     """Force ``x_0g_trace.tee_verified`` to this value (None: report the real check)."""
     omit_trace: bool = False
-    """Leave ``x_0g_trace`` out even when ``verify_tee`` was asked for."""
+    """Leave ``x_0g_trace`` out (the documented Router always sends it): the client must estimate the fee."""
+    stream_trace: str = ""
+    """Where a stream's trace goes: ``chunk`` (own chunk, empty choices), ``usage`` (a field of the last
+    chunk), ``bare`` (an event holding only ``x_0g_trace``); empty: each in turn (the docs are silent)."""
+    teetls_providers: tuple[str, ...] = ()
+    """Providers the Router treats as TeeTLS (not private): ``X-0G-Provider-Trust-Mode: private`` skips them."""
 
 
 class RouterFaults:
@@ -418,3 +423,52 @@ class RouterFaults:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self.state)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# async image jobs
+
+
+@dataclass
+class ImageJobState:
+    """One async image job: who owns it, who serves it, and the finished answer once there."""
+
+    id: str
+    model: str
+    provider: str
+    account: str
+    created: int
+    request_id: str
+    status: str = "queued"
+    body: bytes | None = None
+    """The finished answer's JSON (images and trace), or the error object of a failed job."""
+    res_key: str | None = None
+    spec: Any = field(default=None, repr=False)
+    """The request as forwarded (the verification on the poll compares the signed hashes with it)."""
+
+
+class JobBook:
+    """The emulator's async image jobs (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, ImageJobState] = {}
+
+    def add(self, job: ImageJobState) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+
+    def get(self, job_id: str) -> ImageJobState | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def update(self, job_id: str, **changes: Any) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            for name, value in changes.items():
+                if job is not None:
+                    setattr(job, name, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._jobs.clear()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.utils import secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
@@ -151,8 +151,11 @@ class ZeroGClientFields(BaseModel):
     """0G Router key (``sk-...``, from ``$ZG_ROUTER_API_KEY``): Router mode. Passed explicitly it wins over a
     wallet key; from the environment it is used only when there is no wallet key. Never serialised, logged or shown."""
     router_url: str | None = None
-    """Router base URL (Router mode); default ``$ZG_ROUTER_URL``, else the devnet's Router for ``network="devnet"``,
-    else ``https://router-api.0g.ai/v1`` (resolved by ``zerog_compute``)."""
+    """Router base URL (Router mode); default ``$ZG_ROUTER_URL``, else the network's Router (mainnet, testnet, the
+    devnet's), resolved by ``zerog_compute``."""
+    trust_mode: Literal["private"] | None = None
+    """Router mode: ``"private"`` sends ``X-0G-Provider-Trust-Mode: private`` (only TeeML providers, which keep
+    prompts hidden); refused in Direct mode."""
     network: str | Network | None = None
     """``"testnet"``, ``"mainnet"``, ``"devnet"`` or a ``Network``; default ``$ZG_NETWORK``, else testnet."""
     rpc_url: str | None = None
@@ -193,6 +196,7 @@ class ZeroGClientFields(BaseModel):
             "router_api_key": self.router_api_key,
             "router_key_from_env": "router_api_key" not in self.model_fields_set,
             "router_url": self.router_url,
+            "trust_mode": self.trust_mode,
             "network": self.network,
             "rpc_url": self.rpc_url,
             "verification": self.verification,

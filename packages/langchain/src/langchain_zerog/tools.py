@@ -101,6 +101,12 @@ class ZeroGImageGenerationTool(_TargetedTool):
     )
     args_schema: type[BaseModel] = ImageGenerationInput
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    async_job: bool = False
+    """Router mode: generate through the Router's async image jobs (submit, poll with backoff, verify), the
+    path its docs recommend for production."""
+
+    def _images(self, target: Any) -> Any:
+        return target.images.jobs.create if self.async_job else target.images.generate
 
     def _result(self, reply: ImagesResponse, prompt: str) -> tuple[str, dict[str, Any]]:
         images = [image.model_dump(exclude_none=True) for image in reply.data]
@@ -114,14 +120,14 @@ class ZeroGImageGenerationTool(_TargetedTool):
     def _run(self, prompt: str, size: str | None = None, n: int = 1) -> tuple[str, dict[str, Any]]:
         try:
             target, where = self.zerog_clients.target("text-to-image", **self._options())
-            return self._result(target.images.generate(prompt=prompt, size=size, n=n, **where), prompt)
+            return self._result(self._images(target)(prompt=prompt, size=size, n=n, **where), prompt)
         except ZeroGError as exc:
             raise ToolException(str(exc)) from exc
 
     async def _arun(self, prompt: str, size: str | None = None, n: int = 1) -> tuple[str, dict[str, Any]]:
         try:
             target, where = await self.zerog_clients.atarget("text-to-image", **self._options())
-            return self._result(await target.images.generate(prompt=prompt, size=size, n=n, **where), prompt)
+            return self._result(await self._images(target)(prompt=prompt, size=size, n=n, **where), prompt)
         except ZeroGError as exc:
             raise ToolException(str(exc)) from exc
 

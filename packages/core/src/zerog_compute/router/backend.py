@@ -22,7 +22,7 @@ from ..backend import BackendName, Call, Completed
 from ..errors import ConfigurationError, ProviderError, ProviderUnavailableError, ZeroGError
 from ..http_errors import router_error
 from ..stream import RouterStream
-from .config import RouterState
+from .config import RouterState, check_trust_mode
 from .listings import list_providers, unreachable
 from .records import record_for, settle
 
@@ -30,6 +30,14 @@ if TYPE_CHECKING:
     from ..failover import PoolState
 
 SORTS = {"price": "price", "latency": "latency"}
+ROUTES = {
+    "/chat/completions": "chatbot",
+    "/images/generations": "text-to-image",
+    "/images/edits": "image-editing",
+    "/audio/transcriptions": "speech-to-text",
+}
+"""The inference routes the Router documents, and the service type behind each."""
+IMAGE_TYPES = ("text-to-image", "image-editing")
 # pool options the Router cannot apply: refused, never silently ignored
 _CLIENT_SIDE = ("providers", "allow", "deny", "max_input_price", "max_output_price", "verifiable_only")
 
@@ -71,26 +79,69 @@ def _check_pool(pool: PoolState) -> None:
         )
 
 
+def service_type_of(route: str) -> str:
+    """The service type behind a Router route; embeddings are refused (no Router page documents them)."""
+    if route == "/embeddings":
+        raise ConfigurationError(
+            "the 0G Router documents no /v1/embeddings endpoint, so Router mode does not offer embeddings: use "
+            "Direct mode for them (ZeroG(private_key=...) and provider='0x…' of an embedding service; "
+            "zg.services.list(service_type='embedding') lists them)"
+        )
+    return ROUTES[route]
+
+
+def routing_headers(state: RouterState, pool: PoolState | None, provider: str | None) -> dict[str, str]:
+    """The ``X-0G-Provider-*`` headers: pin, sort (from a pool) and trust mode (client or pool)."""
+    headers: dict[str, str] = {}
+    trust = state.trust_mode
+    if pool is not None:
+        _check_pool(pool)
+        sort = SORTS.get(pool.config.strategy)
+        if sort:
+            headers["X-0G-Provider-Sort"] = sort
+        trust = check_trust_mode(pool.config.trust_mode) or trust
+    if trust:
+        headers["X-0G-Provider-Trust-Mode"] = trust
+    if provider:
+        headers["X-0G-Provider-Address"] = provider
+    return headers
+
+
+def image_format(payload: dict[str, Any]) -> None:
+    """Images through the Router are ``b64_json`` (the only format it supports end to end): the default."""
+    asked = payload.setdefault("response_format", "b64_json")
+    if asked != "b64_json":
+        raise ConfigurationError(
+            f"the 0G Router returns images only as response_format='b64_json', not {asked!r}: drop "
+            "response_format (b64_json is the default in Router mode) and read result.data[i].b64_json"
+        )
+
+
+def pinned(provider: str | None) -> str | None:
+    """A checksummed pin, or None."""
+    if not provider:
+        return None
+    if not is_address(provider):
+        raise ConfigurationError(f"provider must be a 0x address to pin in Router mode, got {provider!r}")
+    return to_checksum_address(provider)
+
+
 def prepare(state: RouterState, call: Call) -> Flow[RouterRequest]:
-    """Resolve the model, add ``verify_tee`` per the policy and the routing headers, encode the body."""
-    route, model, provider, pool = call.route, call.model, call.provider, call.pool
+    """Resolve the model, the routing headers and ``verify_tee`` per the policy, encode the body.
+
+    JSON requests carry ``verify_tee`` in the body; multipart requests (transcriptions, image edits) carry
+    it as the query parameter ``?verify_tee=true`` and nothing Router-specific in their form fields.
+    """
+    route, model, pool = call.route, call.model, call.pool
+    service_type = service_type_of(route)
     payload = dict(call.payload)
     extra = payload.pop("extra_headers", None) or {}
     if not isinstance(extra, Mapping):
         raise ConfigurationError("extra_headers must be a mapping of header names to values")
-    service_type = payloads.ROUTE_TYPES[route]
-    headers: dict[str, str] = {}
+    provider = pinned(call.provider)
+    headers = routing_headers(state, pool, provider)
     if pool is not None:
-        _check_pool(pool)
         model = model or pool.config.model
-        sort = SORTS.get(pool.config.strategy)
-        if sort:
-            headers["X-0G-Provider-Sort"] = sort
-    if provider:
-        if not is_address(provider):
-            raise ConfigurationError(f"provider must be a 0x address to pin in Router mode, got {provider!r}")
-        provider = to_checksum_address(provider)
-        headers["X-0G-Provider-Address"] = provider
     if not model:
         if not provider:
             raise ConfigurationError(
@@ -98,22 +149,22 @@ def prepare(state: RouterState, call: Call) -> Flow[RouterRequest]:
                 "and optionally provider='0x…' to pin one provider"
             )
         model = yield from _model_of(state, provider, service_type)
-    if state.verification != "off":
-        payload.setdefault("verify_tee", True)
+    if service_type in IMAGE_TYPES:
+        image_format(payload)
+    verify = state.verification != "off"
+    url = state.url + route
+    if call.files is None:
+        if verify:
+            payload.setdefault("verify_tee", True)
+        verify = payload.get("verify_tee") is True
+    else:
+        payload.pop("verify_tee", None)  # a form field the Router would not read: the query parameter says it
+        url += "?verify_tee=true" if verify else ""
     body, content_type = payloads.encode_body(payload, model, call.files)
     headers.update({str(k): str(v) for k, v in extra.items() if str(k).lower() != "authorization"})
     headers.update(state.auth())
     headers["Content-Type"] = content_type
-    return RouterRequest(
-        route,
-        state.url + route,
-        headers,
-        body,
-        model,
-        service_type,
-        payload.get("verify_tee") is True,
-        provider,
-    )
+    return RouterRequest(route, url, headers, body, model, service_type, verify, provider)
 
 
 def after_failure(state: RouterState, error: ZeroGError, attempt: int) -> Flow[None]:
@@ -138,7 +189,9 @@ def exchange(state: RouterState, request: RouterRequest, *, stream: bool) -> Flo
             raise unreachable(state, exc) from None
         if answer.status == 200:
             return answer
-        error = router_error(answer.status, answer.content, answer.headers, provider=request.pinned)
+        error = router_error(
+            answer.status, answer.content, answer.headers, provider=request.pinned, network=state.network
+        )
         yield from after_failure(state, error, attempt)
         attempt += 1
 
@@ -154,6 +207,7 @@ def complete(state: RouterState, call: Call) -> Flow[Completed]:
     if not isinstance(data, dict):
         raise ProviderError(f"the 0G Router sent a body that is not a JSON object for {call.route}", status_code=200)
     record = yield from record_for(state, request, result.headers, data)
+    data.pop("x_0g_trace", None)  # now on the record: billing, request id, provider, the Router's verdict
     settle(state, record)
     return Completed(result.content, data, record)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 
@@ -15,11 +15,18 @@ from ..signer import Wallet
 from ..untrusted_json import parse_json
 from ..verification import VerificationPolicy
 
+TrustMode = Literal["private"]
+
 if TYPE_CHECKING:
     from ..usage.ledger import Recorder
     from .listings import RouterModel, RouterProvider
 
-DEFAULT_ROUTER_URL = "https://router-api.0g.ai/v1"
+MAINNET_ROUTER_URL = "https://router-api.0g.ai/v1"
+TESTNET_ROUTER_URL = "https://router-api-testnet.integratenetwork.work/v1"
+ROUTER_URLS = {"mainnet": MAINNET_ROUTER_URL, "testnet": TESTNET_ROUTER_URL}
+"""The hosted Router of each network: separate environments with their own keys and balances."""
+DEFAULT_ROUTER_URL = MAINNET_ROUTER_URL
+TRUST_MODES = ("private",)
 ENV_ROUTER_KEY = "ZG_ROUTER_API_KEY"
 ENV_ROUTER_URL = "ZG_ROUTER_URL"
 ENV_MANAGEMENT_KEY = "ZG_ROUTER_MANAGEMENT_KEY"
@@ -37,8 +44,12 @@ class RouterState:
         verification: VerificationPolicy = "warn",
         timeout: float = 60.0,
         max_retries: int = 2,
+        trust_mode: TrustMode | None = None,
+        network: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.trust_mode = check_trust_mode(trust_mode)
+        self.network = network
         self._api_key = api_key
         self.verification: VerificationPolicy = verification
         self.timeout = timeout
@@ -78,9 +89,15 @@ def configure(
     verification: VerificationPolicy,
     timeout: float,
     max_retries: int,
+    trust_mode: TrustMode | None = None,
 ) -> RouterState | None:
     """The Router configuration, or None for Direct mode (precedence: :func:`uses_router`)."""
     if not uses_router(explicit_private_key or None, api_key):
+        if trust_mode is not None:
+            raise ConfigurationError(
+                "trust_mode= is a Router option (X-0G-Provider-Trust-Mode): pass router_api_key='sk-…'; in Direct "
+                "mode choose TeeML providers yourself (zg.services.list(verifiable_only=True))"
+            )
         return None
     if api_key is None:
         api_key = os.environ.get(ENV_ROUTER_KEY, "")
@@ -98,19 +115,54 @@ def configure(
         verification=verification,
         timeout=timeout,
         max_retries=max_retries,
+        trust_mode=trust_mode,
+        network=network.name,
+    )
+
+
+def check_trust_mode(trust_mode: object) -> TrustMode | None:
+    """``None`` or ``"private"`` (the one documented ``X-0G-Provider-Trust-Mode``), else ConfigurationError."""
+    if trust_mode is None:
+        return None
+    if trust_mode == "private":
+        return "private"
+    raise ConfigurationError(
+        f"trust_mode must be 'private' (only TeeML providers, which keep prompts hidden) or None, got {trust_mode!r}"
     )
 
 
 def router_url(url: str | None, network: Network) -> str:
-    """``router_url=``, else ``$ZG_ROUTER_URL``, else the devnet's Router, else the hosted Router."""
+    """``router_url=``, else ``$ZG_ROUTER_URL``, else the network's Router (mainnet, testnet, the devnet's).
+
+    A hosted Router URL given for another network is refused: the two are separate environments with their
+    own keys and balances, so a mismatch means either the key or the chain is not the one meant.
+    """
     chosen = url or os.environ.get(ENV_ROUTER_URL, "").strip()
     if chosen:
         if not chosen.startswith(("http://", "https://")):
             raise ConfigurationError(f"router_url must be an http(s) URL, got {chosen!r}")
-        return chosen.rstrip("/")
+        chosen = chosen.rstrip("/")
+        check_network(chosen, network)
+        return chosen
     if network.name == "devnet":
         return devnet_router_url(network)
-    return DEFAULT_ROUTER_URL
+    if network.name in ROUTER_URLS:
+        return ROUTER_URLS[network.name]
+    raise ConfigurationError(
+        f"no hosted 0G Router is known for network {network.name!r}: pass router_url=... "
+        f"(mainnet {MAINNET_ROUTER_URL}, testnet {TESTNET_ROUTER_URL})"
+    )
+
+
+def check_network(url: str, network: Network) -> None:
+    """Refuse a hosted Router URL that belongs to another network than the client's."""
+    served = next((name for name, known in ROUTER_URLS.items() if known.rstrip("/") == url), None)
+    if served is not None and served != network.name:
+        raise ConfigurationError(
+            f"router_url {url} is the {served} Router, but the client's network is {network.name!r}: Router keys, "
+            f"balances and chains are separate per network; pass network={served!r} (or $ZG_NETWORK={served}), "
+            f"or drop router_url to use the {network.name} Router"
+        )
 
 
 def devnet_router_url(network: Network) -> str:

@@ -1,4 +1,4 @@
-"""The ``zerog`` record of a Router response: serving provider, chat id, fee from listings, the Router's verdict."""
+"""The ``zerog`` record of a Router response: serving provider, chat id, the billed fee, the Router's verdict."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .backend import RouterRequest
 
 log = logging.getLogger(__name__)
+Fee = tuple[int, str | None]
 
 
 def _pricing_service(request: RouterRequest, provider: str, prices: tuple[int, int]) -> Service:
@@ -94,29 +95,64 @@ def rate_limit(headers: Mapping[str, str]) -> dict[str, str] | None:
     return values or None
 
 
+def billing_of(trace: Mapping[str, Any]) -> dict[str, int] | None:
+    """``x_0g_trace.billing`` as neuron integers (``input_cost``, ``output_cost``, ``total_cost``), or None.
+
+    The Router bills exactly this; a billing without a readable non-negative ``total_cost`` counts as absent.
+    """
+    raw = trace.get("billing")
+    if not isinstance(raw, Mapping):
+        return None
+    amounts = {name: _neuron(raw.get(name)) for name in ("input_cost", "output_cost", "total_cost")}
+    total = amounts["total_cost"]
+    if total is None or total < 0:
+        return None
+    return {name: value for name, value in amounts.items() if value is not None}
+
+
+def _neuron(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def estimated_fee(state: RouterState, request: RouterRequest, provider: str, data: dict[str, Any]) -> Flow[Fee]:
+    """The fee from the listings when the Router sent no billing: an estimate, with a note saying so."""
+    prices, note = yield from _prices(state, request.model, provider)
+    if prices is None:
+        return 0, note
+    fee = records.fee_for(_pricing_service(request, provider, prices), request.route, data, request.body)
+    told = note or "fee from the serving provider's listed price (GET /v1/providers)"
+    return fee, f"estimate: the 0G Router sent no x_0g_trace.billing; {told}"
+
+
 def record_for(
     state: RouterState, request: RouterRequest, headers: Mapping[str, str], data: dict[str, Any]
 ) -> Flow[ZeroGRecord]:
-    """The ``zerog`` record of a Router response, with the Router's verification result (policy not applied)."""
+    """The ``zerog`` record of a Router response, with the Router's verification result (policy not applied).
+
+    ``fee`` is ``x_0g_trace.billing.total_cost`` (what the Router charged) and ``billing`` its breakdown;
+    only without a billing is the fee estimated from the listings (``fee_estimated=True``, ``fee_note``).
+    """
     raw_trace = data.get("x_0g_trace")
     trace: dict[str, Any] = raw_trace if isinstance(raw_trace, dict) else {}
     trace_provider = trace.get("provider")
-    provider = (
-        header(headers, "X-0G-Provider")
-        or (trace_provider if isinstance(trace_provider, str) else None)
-        or request.pinned
-        or ""
-    )
+    provider = (trace_provider if isinstance(trace_provider, str) else None) or request.pinned or ""
     body_id = data.get("id") if isinstance(data.get("id"), str) else None
     chat_id = records.chat_id(headers, body_id, request.service_type)
-    fee = 0
-    prices, note = yield from _prices(state, request.model, provider)
-    if prices is not None:
-        fee = records.fee_for(_pricing_service(request, provider, prices), request.route, data, request.body)
+    billing = billing_of(trace)
+    if billing is not None:
+        fee, note = billing["total_cost"], None
+    else:
+        fee, note = yield from estimated_fee(state, request, provider, data)
     raw_usage = data.get("usage")
     usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     result = verification_from_trace(state, request, trace or None, chat_id, provider or None)
-    request_id = trace.get("request_id") or header(headers, "X-Request-Id")
+    request_id = trace.get("request_id") if isinstance(trace.get("request_id"), str) else None
     fields: dict[str, Any] = {
         "provider": provider,
         "model": str(data.get("model") or request.model),
@@ -129,6 +165,8 @@ def record_for(
         "verification": result,
         "backend": "router",
         "request_id": request_id,
+        "billing": billing,
+        "fee_estimated": billing is None,
         "fee_note": note,
         "rate_limit": rate_limit(headers),
     }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr, WithJsonSchema
 
@@ -67,7 +67,12 @@ class ZeroGConnection(BaseModel):
         description="In 'warn' mode, wait for the background verification so responses carry the final verdict.",
     )
     router_url: str | None = Field(
-        default=None, description="Router mode: the Router's base URL; default $ZG_ROUTER_URL, else the hosted Router."
+        default=None,
+        description="Router mode: the Router's base URL; default $ZG_ROUTER_URL, else the network's hosted Router.",
+    )
+    trust_mode: Literal["private"] | None = Field(
+        default=None,
+        description="Router mode: 'private' sends X-0G-Provider-Trust-Mode: private (only TeeML providers).",
     )
     timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
     deadline: float | None = Field(
@@ -109,6 +114,7 @@ class ZeroGConnection(BaseModel):
             private_key=private_key,
             router_api_key=router_api_key,
             router_url=self.router_url,
+            trust_mode=self.trust_mode,
             network=self.network,
             rpc_url=self.rpc_url,
             verification=self.verification,

@@ -50,6 +50,7 @@ SHARED_FIELDS = (
     "network",
     "rpc_url",
     "router_url",
+    "trust_mode",
     "verification",
     "await_verification",
     "timeout",

@@ -13,7 +13,7 @@ import tempfile
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from llama_index.core.bridge.pydantic import SecretStr
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
@@ -61,6 +61,8 @@ class ZeroGToolSpec(BaseToolSpec):
             verification, timeout, rate_limit, state, deadline, max_response_bytes, client and async_client as
             for ``ZeroG`` (``state``: where the wallet's shared state lives). In Router mode
             the balance and funding tools are unavailable (they need the wallet's ledger).
+        trust_mode: Router mode: ``"private"`` (only TeeML providers).
+        image_jobs: Router mode: generate images through the Router's async jobs (submit, poll, verify).
     """
 
     def __init__(
@@ -85,7 +87,10 @@ class ZeroGToolSpec(BaseToolSpec):
         max_response_bytes: int | None = None,
         client: ZeroGClient | None = None,
         async_client: AsyncZeroG | None = None,
+        trust_mode: Literal["private"] | None = None,
+        image_jobs: bool = False,
     ) -> None:
+        self.image_jobs = image_jobs
         self._holder = LazyClients(
             private_key=private_key,
             router_api_key=router_api_key,
@@ -98,6 +103,7 @@ class ZeroGToolSpec(BaseToolSpec):
             state=state,
             deadline=deadline,
             max_response_bytes=max_response_bytes,
+            trust_mode=trust_mode,
             client=client,
             async_client=async_client,
         )
@@ -173,7 +179,8 @@ class ZeroGToolSpec(BaseToolSpec):
         zg = self._holder.sync()
         found = [] if self.image_provider else zg.services.list(service_type="text-to-image")
         target, where = self._resource(zg, self.image_provider, found, "text-to-image")
-        result = target.images.generate(**where, prompt=prompt, n=max(1, min(n, 4)), size=size)
+        generate = target.images.jobs.create if self.image_jobs else target.images.generate
+        result = generate(**where, prompt=prompt, n=max(1, min(n, 4)), size=size)
         return image_text(result, self._save(result))
 
     def transcribe_audio(self, file_path: str) -> str:
@@ -219,7 +226,8 @@ class ZeroGToolSpec(BaseToolSpec):
         zg = self._holder.aio()
         found = [] if self.image_provider else await zg.services.list(service_type="text-to-image")
         target, where = self._resource(zg, self.image_provider, found, "text-to-image")
-        result = await target.images.generate(**where, prompt=prompt, n=max(1, min(n, 4)), size=size)
+        generate = target.images.jobs.create if self.image_jobs else target.images.generate
+        result = await generate(**where, prompt=prompt, n=max(1, min(n, 4)), size=size)
         return image_text(result, await asyncio.to_thread(self._save, result))
 
     async def atranscribe_audio(self, file_path: str) -> str:

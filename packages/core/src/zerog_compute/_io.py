@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ._bounds import Deadline
+from .errors import ProviderTimeoutError, ProviderUnavailableError
 from .errors import RpcError as RpcError  # re-exported: flows raise and catch it; it lives in the error tree
 from .untrusted_json import parse_json
 
@@ -138,6 +139,14 @@ class TransportError(Exception):
 
 
 Flow = Generator[Any, Any, T]
+
+
+def unreachable_type(cause: BaseException) -> type[ProviderUnavailableError]:
+    """The error class for an exchange that failed below HTTP: :class:`ProviderTimeoutError` (also a
+    ``TimeoutError``) when httpx timed out connecting or reading, else :class:`ProviderUnavailableError`."""
+    if isinstance(cause, (httpx.TimeoutException, TimeoutError)):
+        return ProviderTimeoutError
+    return ProviderUnavailableError
 
 
 def loads_json(data: bytes | str) -> Any:

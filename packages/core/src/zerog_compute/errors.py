@@ -24,6 +24,7 @@ Each message says what happened and what to do next::
     │   ├── RequestRejectedError                 4xx for the request itself (bad params, context)
     │   ├── RateLimitedError                     429 (or the 503 global cap); .retry_after
     │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
+    │       ├── ProviderTimeoutError             connecting or a read timed out (also TimeoutError)
     │       ├── StreamInterruptedError           a stream broke after N chunks (.received)
     │       ├── ExhaustedError                   no provider of a pool answered; .errors, .candidates
     │       ├── ResponseTooLargeError            the answer exceeded max_response_bytes (.limit)
@@ -168,6 +169,13 @@ class RateLimitedError(ProviderError):
 
 class ProviderUnavailableError(ProviderError):
     """The provider could not be reached or failed (connection, timeout, 5xx)."""
+
+
+class ProviderTimeoutError(ProviderUnavailableError, TimeoutError):
+    """Connecting to the provider (or the Router), or one read of its answer, took longer than ``timeout``.
+
+    Also a ``TimeoutError``, so timeout handlers catch it; the whole call's limit is :class:`DeadlineExceededError`.
+    """
 
 
 class StreamInterruptedError(ProviderUnavailableError):

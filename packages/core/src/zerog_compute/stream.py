@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import records, sse
-from ._io import loads_json
+from ._io import loads_json, unreachable_type
 from .errors import ProviderUnavailableError, StreamInterruptedError
 from .http_errors import header, redact, redact_router
 from .types import ChatCompletionChunk, ZeroGRecord
@@ -128,7 +128,7 @@ class StreamState(ChunkStream):
         return self.prepared.service.provider
 
     def _unreachable(self, cause: BaseException) -> ProviderUnavailableError:
-        return ProviderUnavailableError(
+        return unreachable_type(cause)(
             f"provider {self.prepared.service.provider} unreachable: {cause.__class__.__name__}: {cause}",
             provider=self.prepared.service.provider,
         )
@@ -192,7 +192,7 @@ class RouterStream(ChunkStream):
         return f"the 0G Router (provider {provider})" if provider else "the 0G Router"
 
     def _unreachable(self, cause: BaseException) -> ProviderUnavailableError:
-        return ProviderUnavailableError(f"cannot reach the 0G Router: {type(cause).__name__}: {cause}")
+        return unreachable_type(cause)(f"cannot reach the 0G Router: {type(cause).__name__}: {cause}")
 
     def data(self) -> dict[str, Any]:
         """The equivalent of a non-streamed body, for the record: id, model, usage and the trace."""

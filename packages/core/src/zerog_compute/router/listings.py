@@ -9,7 +9,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .._io import Flow, Http, loads_json
-from ..errors import ProviderError, ProviderUnavailableError
+from ..errors import DeadlineExceededError, ProviderError, ProviderTimeoutError, ProviderUnavailableError
 from ..http_errors import router_error
 from .config import ENV_MANAGEMENT_KEY, RouterState
 
@@ -131,7 +131,10 @@ def balance(state: RouterState, management_key: str | SecretStr | None = None) -
 
 def unreachable(state: RouterState, exc: ProviderUnavailableError) -> ProviderUnavailableError:
     """The error for a Router that could not be reached at all."""
+    if isinstance(exc, DeadlineExceededError):
+        return exc  # the call's own deadline, not the Router's fault: stays a TimeoutError
     cause = exc.__cause__ or exc
-    return ProviderUnavailableError(
+    kind = ProviderTimeoutError if isinstance(exc, ProviderTimeoutError) else ProviderUnavailableError
+    return kind(
         f"cannot reach the 0G Router at {state.url}: {type(cause).__name__}: {cause}; check router_url and retry"
     )

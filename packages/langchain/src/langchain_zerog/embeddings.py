@@ -12,6 +12,7 @@ from typing_extensions import Self
 from zerog_compute import DEFAULT_STRATEGY, EmbeddingsResponse, Strategy
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
+from .errors import bridge_errors
 
 SERVICE_TYPE = "embedding"
 
@@ -76,6 +77,7 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
     def _batches(self, texts: list[str]) -> list[list[str]]:
         return [texts[i : i + self.chunk_size] for i in range(0, len(texts), self.chunk_size)]
 
+    @bridge_errors
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts, ``chunk_size`` per request; the vectors come back in input order."""
         if not texts:
@@ -89,6 +91,7 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
 
+    @bridge_errors
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents`; the batches are sent concurrently."""
         if not texts:

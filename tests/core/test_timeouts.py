@@ -18,6 +18,7 @@ from .conftest import devnet_network, provider
 
 pytestmark = pytest.mark.devnet
 ASK = [{"role": "user", "content": "What is 2 + 3?"}]
+MODEL = "zerog-devnet/scripted-chat"
 
 
 @pytest.fixture
@@ -46,15 +47,15 @@ async def test_async_and_router_timeouts_are_timeout_errors(hanging: Devnet) -> 
         with pytest.raises(ProviderTimeoutError):
             await azg.chat.completions.create(provider=provider(hanging), messages=ASK)
     key, url = hanging.router.api_keys[0], hanging.router.url
-    with ZeroG(router_api_key=key, router_url=url, timeout=1) as rzg:
-        with pytest.raises(ProviderTimeoutError, match="0G Router") as routed:
-            rzg.chat.completions.create(provider=provider(hanging), model="zerog-devnet/scripted-chat", messages=ASK)
+    rzg = ZeroG(router_api_key=key, router_url=url, timeout=1)
+    with rzg, pytest.raises(ProviderTimeoutError, match="0G Router") as routed:
+        rzg.chat.completions.create(provider=provider(hanging), model=MODEL, messages=ASK)
     assert isinstance(routed.value, TimeoutError)
 
 
 def test_a_deadline_stays_a_timeout_error_in_router_mode(hanging: Devnet) -> None:
     key, url = hanging.router.api_keys[0], hanging.router.url
-    with ZeroG(router_api_key=key, router_url=url, timeout=30, deadline=1) as rzg:
-        with pytest.raises(DeadlineExceededError) as info:
-            rzg.chat.completions.create(provider=provider(hanging), model="zerog-devnet/scripted-chat", messages=ASK)
+    rzg = ZeroG(router_api_key=key, router_url=url, timeout=30, deadline=1)
+    with rzg, pytest.raises(DeadlineExceededError) as info:
+        rzg.chat.completions.create(provider=provider(hanging), model=MODEL, messages=ASK)
     assert isinstance(info.value, TimeoutError)

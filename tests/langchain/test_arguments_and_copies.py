@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from langchain_zerog import ChatZeroG
+from langchain_zerog import ChatZeroG, ZeroGEmbeddings
 from zerog_compute import DeadlineExceededError, ProviderTimeoutError, RequestRejectedError
 
 from .conftest import CHAT_MODEL, G, LcNet
@@ -64,6 +64,16 @@ def test_model_kwargs_may_not_repeat_own_arguments_or_fixed_parts() -> None:
         build(model_kwargs={"messages": []})
     with pytest.raises(ValueError, match="passed both"):
         build(seed=1, model_kwargs={"seed": 2})
+
+
+def test_embeddings_keep_unknown_arguments_too() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        embeddings = ZeroGEmbeddings(model="m", network="testnet", user="me", dimensons=8)
+    assert embeddings.model_kwargs == {"user": "me", "dimensons": 8} and embeddings.dimensions is None
+    assert "Did you mean dimensions=?" in str(caught[1].message)
+    with pytest.raises(ValueError, match="sets 'input' itself"):
+        ZeroGEmbeddings(model="m", model_kwargs={"input": ["x"]})
 
 
 @pytest.mark.devnet

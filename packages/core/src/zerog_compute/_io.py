@@ -141,12 +141,15 @@ class TransportError(Exception):
 Flow = Generator[Any, Any, T]
 
 
+def timed_out(cause: BaseException) -> bool:
+    """Whether an exchange failed below HTTP because httpx (or asyncio) timed out connecting or reading."""
+    return isinstance(cause, (httpx.TimeoutException, TimeoutError))
+
+
 def unreachable_type(cause: BaseException) -> type[ProviderUnavailableError]:
     """The error class for an exchange that failed below HTTP: :class:`ProviderTimeoutError` (also a
-    ``TimeoutError``) when httpx timed out connecting or reading, else :class:`ProviderUnavailableError`."""
-    if isinstance(cause, (httpx.TimeoutException, TimeoutError)):
-        return ProviderTimeoutError
-    return ProviderUnavailableError
+    ``TimeoutError``) when it timed out, else :class:`ProviderUnavailableError`."""
+    return ProviderTimeoutError if timed_out(cause) else ProviderUnavailableError
 
 
 def loads_json(data: bytes | str) -> Any:

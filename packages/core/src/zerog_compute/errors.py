@@ -26,6 +26,7 @@ Each message says what happened and what to do next::
     │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
     │       ├── ProviderTimeoutError             connecting or a read timed out (also TimeoutError)
     │       ├── StreamInterruptedError           a stream broke after N chunks (.received)
+    │       │   └── StreamTimeoutError           ... because a read timed out (also TimeoutError)
     │       ├── ExhaustedError                   no provider of a pool answered; .errors, .candidates
     │       ├── ResponseTooLargeError            the answer exceeded max_response_bytes (.limit)
     │       └── DeadlineExceededError            the call outlasted its deadline (also TimeoutError)
@@ -185,6 +186,10 @@ class StreamInterruptedError(ProviderUnavailableError):
         super().__init__(message, **kwargs)
         self.received = received
         self.text = text
+
+
+class StreamTimeoutError(StreamInterruptedError, TimeoutError):
+    """A streamed response stalled after ``received`` chunks: no byte within ``timeout`` (also a ``TimeoutError``)."""
 
 
 @dataclass(frozen=True)

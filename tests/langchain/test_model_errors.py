@@ -32,6 +32,7 @@ from zerog_compute import (
     ResponseTooLargeError,
     ServiceNotFoundError,
     StreamInterruptedError,
+    StreamTimeoutError,
     VerificationError,
     ZeroGError,
 )
@@ -162,6 +163,7 @@ def test_embeddings_and_tools_raise_model_errors(lc: LcNet) -> None:
 
 SAMPLES: dict[str, ZeroGError] = {
     "`ProviderTimeoutError`": ProviderTimeoutError("read timed out"),
+    "`StreamTimeoutError`": StreamTimeoutError("stalled", received=2, text="Hel"),
     "`DeadlineExceededError`": DeadlineExceededError("past the deadline", deadline=1.0),
     "`ExhaustedError` (every provider timed out)": ExhaustedError(
         "all failed", errors={"0xa": ProviderTimeoutError("slow")}

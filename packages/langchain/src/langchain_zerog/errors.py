@@ -24,13 +24,11 @@ from langchain_core.tools import ToolException
 from zerog_compute import (
     ChainError,
     ConfigurationError,
-    DeadlineExceededError,
     ExhaustedError,
     InvalidTokenError,
     LedgerError,
     NotAcknowledgedError,
     ProviderError,
-    ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
@@ -60,7 +58,8 @@ _BY_STATUS = {
 
 
 def _is_timeout(error: BaseException) -> bool:
-    return isinstance(error, (ProviderTimeoutError, DeadlineExceededError))
+    """ProviderTimeoutError, StreamTimeoutError, DeadlineExceededError: the zerog errors that are TimeoutErrors."""
+    return isinstance(error, TimeoutError)
 
 
 def _class_name(error: ZeroGError) -> str:

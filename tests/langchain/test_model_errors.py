@@ -76,6 +76,7 @@ def test_a_slow_provider_times_out_as_a_model_timeout(lc: LcNet) -> None:
         llm.invoke(ASK)
     error = bridged(plain.value, ProviderTimeoutError, "ModelTimeoutError")
     assert error.is_retryable and "ReadTimeout" in str(error)  # retry middleware reads is_retryable
+    assert error.provider == lc.address("lc-a")
     with pytest.raises(TimeoutError) as streamed:
         list(llm.stream(ASK))
     bridged(streamed.value, ProviderTimeoutError, "ModelTimeoutError")

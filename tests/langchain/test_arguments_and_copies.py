@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from langchain_zerog import ChatZeroG, ZeroGEmbeddings
+from langchain_zerog import ChatZeroG, ZeroGEmbeddings, ZeroGToolkit
 from zerog_compute import DeadlineExceededError, ProviderTimeoutError, RequestRejectedError
 
 from .conftest import CHAT_MODEL, G, LcNet
@@ -99,6 +99,16 @@ def test_copies_get_their_own_client() -> None:
     other = llm.model_copy(update={"private_key": "0x" + "cd" * 32, "api_key": "sk-0123456789", "timeout": 1})
     assert other.private_key is not None and other.private_key.get_secret_value() == "0x" + "cd" * 32
     assert "cd" * 8 not in repr(other) and other.router_api_key is not None and other.timeout == 1
+
+
+def test_a_toolkit_copy_builds_its_own_tools() -> None:
+    toolkit = ZeroGToolkit(network="testnet", private_key=KEY)
+    tools = toolkit.get_tools()
+    other = toolkit.model_copy(update={"private_key": "0x" + "cd" * 32})
+    copied_tools = other.get_tools()
+    assert {id(t) for t in copied_tools}.isdisjoint(id(t) for t in tools)
+    assert all(t.zerog_clients is other.zerog_clients is not toolkit.zerog_clients for t in copied_tools)
+    assert all(t.private_key is not None and t.private_key.get_secret_value() == "0x" + "cd" * 32 for t in copied_tools)
 
 
 @pytest.mark.devnet

@@ -187,7 +187,7 @@ class ZeroGClientFields(BaseModel):
 
     def __copy__(self) -> Self:
         copied = super().__copy__()
-        copied._clients = None
+        copied._forget_clients()
         return copied
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
@@ -195,8 +195,12 @@ class ZeroGClientFields(BaseModel):
         if self._clients is not None:
             memo[id(self._clients)] = None  # never deep-copy live connections and threads
         copied = super().__deepcopy__(memo)
-        copied._clients = None
+        copied._forget_clients()
         return copied
+
+    def _forget_clients(self) -> None:
+        """Drop what was built from the original's fields (a copy builds its own on first use)."""
+        self._clients = None
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy with its own core clients; ``update`` may use aliases (``api_key``) and plain-string keys."""

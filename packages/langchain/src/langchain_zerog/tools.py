@@ -377,6 +377,11 @@ class ZeroGToolkit(ZeroGClientFields, BaseToolkit):
 
     _tools: list[BaseTool] | None = PrivateAttr(default=None)
 
+    def _forget_clients(self) -> None:
+        """A copy builds its own tools too, on its own client (its wallet, its caps' running totals)."""
+        super()._forget_clients()
+        self._tools = None
+
     def get_tools(self) -> list[BaseTool]:
         """The tools, all using this toolkit's (lazily built) core clients. Built once: the transfer
         tool's running total (``max_total_transfer``) holds however often this is called."""

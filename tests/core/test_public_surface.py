@@ -38,7 +38,8 @@ def documented_tree() -> dict[str, str | None]:
 
 
 def every_error_class() -> set[type[errors.ZeroGError]]:
-    """ZeroGError and all its subclasses, after importing every zerog_compute module."""
+    """ZeroGError and all its subclasses, after importing every zerog_compute module. Subclasses other packages
+    define (langchain_zerog's errors that are also langchain-core model errors) are theirs, not in the tree."""
     for module in pkgutil.walk_packages(zerog_compute.__path__, "zerog_compute."):
         if not module.name.endswith(".__main__"):  # that one runs the CLI
             importlib.import_module(module.name)
@@ -46,7 +47,8 @@ def every_error_class() -> set[type[errors.ZeroGError]]:
     todo: list[type[errors.ZeroGError]] = [errors.ZeroGError]
     while todo:
         cls = todo.pop()
-        found.add(cls)
+        if cls.__module__.split(".")[0] == "zerog_compute":
+            found.add(cls)
         todo.extend(cls.__subclasses__())
     return found
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 
 from ._bounds import Deadline
+from .errors import ProviderTimeoutError, ProviderUnavailableError
 from .errors import RpcError as RpcError  # re-exported: flows raise and catch it; it lives in the error tree
 from .untrusted_json import parse_json
 
@@ -138,6 +139,17 @@ class TransportError(Exception):
 
 
 Flow = Generator[Any, Any, T]
+
+
+def timed_out(cause: BaseException) -> bool:
+    """Whether an exchange failed below HTTP because httpx (or asyncio) timed out connecting or reading."""
+    return isinstance(cause, (httpx.TimeoutException, TimeoutError))
+
+
+def unreachable_type(cause: BaseException) -> type[ProviderUnavailableError]:
+    """The error class for an exchange that failed below HTTP: :class:`ProviderTimeoutError` (also a
+    ``TimeoutError``) when it timed out, else :class:`ProviderUnavailableError`."""
+    return ProviderTimeoutError if timed_out(cause) else ProviderUnavailableError
 
 
 def loads_json(data: bytes | str) -> Any:

@@ -39,6 +39,7 @@ from .errors import (
     InvalidTokenError,
     NotAcknowledgedError,
     ProviderError,
+    ProviderUnavailableError,
     ZeroGError,
 )
 from .failover import complete_pooled, stream_pooled
@@ -151,6 +152,9 @@ def exchange(
                 deadline,
             )
             held = answer.status == 200
+        except ProviderUnavailableError as exc:  # unreachable, timed out: say which provider
+            exc.provider = exc.provider or provider
+            raise
         finally:
             if not held:
                 _release(ctx, provider)

@@ -24,7 +24,9 @@ Each message says what happened and what to do next::
     │   ├── RequestRejectedError                 4xx for the request itself (bad params, context)
     │   ├── RateLimitedError                     429 (or the 503 global cap); .retry_after
     │   └── ProviderUnavailableError             connection refused/reset, timeout, 5xx
+    │       ├── ProviderTimeoutError             connecting or a read timed out (also TimeoutError)
     │       ├── StreamInterruptedError           a stream broke after N chunks (.received)
+    │       │   └── StreamTimeoutError           ... because a read timed out (also TimeoutError)
     │       ├── ExhaustedError                   no provider of a pool answered; .errors, .candidates
     │       ├── ResponseTooLargeError            the answer exceeded max_response_bytes (.limit)
     │       └── DeadlineExceededError            the call outlasted its deadline (also TimeoutError)
@@ -170,6 +172,13 @@ class ProviderUnavailableError(ProviderError):
     """The provider could not be reached or failed (connection, timeout, 5xx)."""
 
 
+class ProviderTimeoutError(ProviderUnavailableError, TimeoutError):
+    """Connecting to the provider (or the Router), or one read of its answer, took longer than ``timeout``.
+
+    Also a ``TimeoutError``, so timeout handlers catch it; the whole call's limit is :class:`DeadlineExceededError`.
+    """
+
+
 class StreamInterruptedError(ProviderUnavailableError):
     """A streamed response broke off after ``received`` chunks."""
 
@@ -177,6 +186,10 @@ class StreamInterruptedError(ProviderUnavailableError):
         super().__init__(message, **kwargs)
         self.received = received
         self.text = text
+
+
+class StreamTimeoutError(StreamInterruptedError, TimeoutError):
+    """A streamed response stalled after ``received`` chunks: no byte within ``timeout`` (also a ``TimeoutError``)."""
 
 
 @dataclass(frozen=True)

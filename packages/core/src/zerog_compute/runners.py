@@ -36,6 +36,7 @@ from ._io import (
     T,
     TransportError,
     WaitFor,
+    unreachable_type,
 )
 from ._waiting import SharedLock, task_owner
 from .errors import ChainError, DeadlineExceededError, NetworkMismatchError, ProviderUnavailableError
@@ -107,7 +108,7 @@ def unreachable(url: str, exc: Exception, budget: Budget | None = None) -> Provi
     """The error for an HTTP exchange that failed below HTTP (refused, reset, timed out…)."""
     if budget is not None and budget.past():
         return budget.expired()  # an httpx timeout cut short by the deadline
-    return ProviderUnavailableError(f"provider at {url} unreachable: {exc.__class__.__name__}: {exc}")
+    return unreachable_type(exc)(f"provider at {url} unreachable: {exc.__class__.__name__}: {exc}")
 
 
 def _stream_broke(url: str, exc: Exception, budget: Budget | None = None) -> Exception:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import records, sse
-from ._io import loads_json
-from .errors import ProviderUnavailableError, StreamInterruptedError
+from ._io import loads_json, timed_out, unreachable_type
+from .errors import ProviderUnavailableError, StreamInterruptedError, StreamTimeoutError
 from .http_errors import redact, redact_router
 from .types import ChatCompletionChunk, ZeroGRecord
 from .verification import Sha256
@@ -90,6 +90,16 @@ class ChunkStream:
         if not self.received:
             return self._unreachable(cause)
         received = self.accumulator.chunks_received
+        if timed_out(cause):
+            return StreamTimeoutError(
+                f"stream from {self._who()} stalled after {received} chunks "
+                f"({len(self.accumulator.content)} characters of text): no byte within the read timeout "
+                f"({type(cause).__name__}). Retry the request (or raise timeout=); what was received is on the "
+                "exception as .text",
+                received=received,
+                text=self.accumulator.content,
+                provider=self._provider(),
+            )
         return StreamInterruptedError(
             f"stream from {self._who()} broke after {received} chunks "
             f"({len(self.accumulator.content)} characters of text): {cause}. Retry the request; "
@@ -128,7 +138,7 @@ class StreamState(ChunkStream):
         return self.prepared.service.provider
 
     def _unreachable(self, cause: BaseException) -> ProviderUnavailableError:
-        return ProviderUnavailableError(
+        return unreachable_type(cause)(
             f"provider {self.prepared.service.provider} unreachable: {cause.__class__.__name__}: {cause}",
             provider=self.prepared.service.provider,
         )
@@ -202,7 +212,7 @@ class RouterStream(ChunkStream):
         return f"the 0G Router (provider {provider})" if provider else "the 0G Router"
 
     def _unreachable(self, cause: BaseException) -> ProviderUnavailableError:
-        return ProviderUnavailableError(f"cannot reach the 0G Router: {type(cause).__name__}: {cause}")
+        return unreachable_type(cause)(f"cannot reach the 0G Router: {type(cause).__name__}: {cause}")
 
     def data(self) -> dict[str, Any]:
         """The equivalent of a non-streamed body, for the record: id, model, usage and the trace."""

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
 from langchain_core.utils import secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from typing_extensions import Self
 
 from zerog_compute import (
     AsyncZeroG,
@@ -186,6 +188,35 @@ class ZeroGClientFields(BaseModel):
 
     _clients: ZeroGClients | None = PrivateAttr(default=None)
 
+    # A copy is another configuration: it gets its own core clients (built lazily from its own fields), so a
+    # copy with another private_key bills that wallet and one with another timeout uses it.
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        copied._forget_clients()
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        memo = {} if memo is None else memo
+        if self._clients is not None:
+            memo[id(self._clients)] = None  # never deep-copy live connections and threads
+        copied = super().__deepcopy__(memo)
+        copied._forget_clients()
+        return copied
+
+    def _forget_clients(self) -> None:
+        """Drop what was built from the original's fields (a copy builds its own on first use)."""
+        self._clients = None
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own core clients; ``update`` may use aliases (``api_key``) and plain-string keys."""
+        if update:
+            update = {_field_name(type(self), key): value for key, value in update.items()}
+            for name in _SECRET_FIELDS:
+                if isinstance(update.get(name), str):
+                    update[name] = SecretStr(update[name])
+        return super().model_copy(update=update, deep=deep)
+
     def _client_config(self) -> dict[str, Any]:
         """The arguments of :class:`ZeroGClients` (``zerog_compute.LazyClients``) for these fields."""
         rate_limit = self.rate_limit
@@ -233,3 +264,11 @@ class ZeroGClientFields(BaseModel):
 
 
 _BUILD_LOCK = threading.Lock()
+_SECRET_FIELDS = ("private_key", "router_api_key")
+
+
+def _field_name(model: type[BaseModel], key: str) -> str:
+    """The field name for ``key``, a field name or an alias."""
+    if key in model.model_fields:
+        return key
+    return next((name for name, field in model.model_fields.items() if field.alias == key), key)

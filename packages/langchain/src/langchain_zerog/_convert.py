@@ -35,7 +35,8 @@ from zerog_compute import (
     parse_json,
 )
 
-MODEL_PROVIDER = "zerog"
+from ._llm_output import MODEL_PROVIDER, completion_llm_output
+
 _TOOL_CHOICE_KEYWORDS = ("auto", "none", "required")
 
 
@@ -200,7 +201,7 @@ def completion_to_result(completion: ChatCompletion, extra: Mapping[str, Any] | 
             id=completion.id or None,
         )
         generations.append(ChatGeneration(message=ai, generation_info={"finish_reason": choice.finish_reason}))
-    return ChatResult(generations=generations, llm_output={"model_name": completion.model})
+    return ChatResult(generations=generations, llm_output=completion_llm_output(completion))
 
 
 class ArgsGuard:

@@ -31,7 +31,6 @@ from zerog_compute import DEFAULT_STRATEGY, Network, Strategy, VerificationResul
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
 from ._convert import (
-    MODEL_PROVIDER,
     ArgsGuard,
     chunk_to_generation,
     completion_to_result,
@@ -41,6 +40,9 @@ from ._convert import (
     to_openai_messages,
 )
 from ._events import EventLog, adispatch, collecting, sink
+from ._llm_output import MODEL_PROVIDER, combine_llm_outputs
+from ._model_kwargs import field_names, move_unknown
+from .errors import bridge_errors
 
 log = logging.getLogger(__name__)
 StructuredMethod = Literal["function_calling", "json_mode", "json_schema"]
@@ -104,9 +106,17 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
     streaming: bool = False
     """Use the streaming API for ``invoke`` too."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Other OpenAI-compatible request parameters (seed, frequency_penalty, ...)."""
+    """Other OpenAI-compatible request parameters (seed, frequency_penalty, ...), sent with every request; unknown
+    constructor arguments land here too, with a warning."""
     await_verification: bool = False
     """With ``verification="warn"``, wait for the background verdict so ``response_metadata`` carries it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_model_kwargs(cls, values: Any) -> Any:
+        """Unknown arguments go to ``model_kwargs`` with a warning (as ChatOpenAI does); see ``_model_kwargs``."""
+        own = field_names(cls) - field_names(BaseChatModel)
+        return move_unknown(values, owner=cls.__name__, known=field_names(cls), own=own)
 
     @model_validator(mode="after")
     def _check_target(self) -> Self:
@@ -149,6 +159,10 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
             "top_p": self.top_p,
             **self.model_kwargs,
         }
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None]) -> dict[str, Any]:
+        """Token usage summed over the answers of one ``generate`` call (as ChatOpenAI does)."""
+        return combine_llm_outputs(llm_outputs, self.model)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -229,6 +243,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
             except Exception as exc:
                 log.warning("verification of chat %s not available: %s", record.chat_id, type(exc).__name__)
 
+    @bridge_errors
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -244,6 +259,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
         self._settle(completion.zerog)
         return completion_to_result(completion, self._metadata(completion.zerog, events))
 
+    @bridge_errors
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -262,6 +278,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
         await self._asettle(completion.zerog)
         return completion_to_result(completion, self._metadata(completion.zerog, events))
 
+    @bridge_errors
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -289,6 +306,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
             run_manager.on_llm_new_token(generation.text, chunk=generation)
         return generation
 
+    @bridge_errors
     async def _astream(
         self,
         messages: list[BaseMessage],
@@ -323,6 +341,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
 
     # ------------------------------------------------------------------ verification
 
+    @bridge_errors
     def verdict(self, message: BaseMessage | str, timeout: float | None = 30.0) -> VerificationResult | None:
         """The TEE verification result of an answer (waits for a background check; ``None`` when off)."""
         chat_id, provider = _chat_ref(message)
@@ -333,6 +352,7 @@ class ChatZeroG(ZeroGClientFields, BaseChatModel):
             raise ValueError(f"unknown chat id {chat_id!r}: pass the AIMessage (it names its provider)")
         return self.zerog_clients.sync().verify(provider, chat_id)
 
+    @bridge_errors
     async def averdict(self, message: BaseMessage | str) -> VerificationResult | None:
         """Async :meth:`verdict`."""
         chat_id, provider = _chat_ref(message)

@@ -12,6 +12,8 @@ from typing_extensions import Self
 from zerog_compute import DEFAULT_STRATEGY, EmbeddingsResponse, Strategy
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
+from ._model_kwargs import field_names, move_unknown
+from .errors import bridge_errors
 
 SERVICE_TYPE = "embedding"
 
@@ -45,6 +47,13 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
     dimensions: int | None = None
     """Output dimensions, for models that support shortening."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Other ``/embeddings`` request parameters, sent with every request; unknown arguments land here too (warned)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_model_kwargs(cls, values: Any) -> Any:
+        """Unknown arguments go to ``model_kwargs`` with a warning, as in ``ChatZeroG``; see ``_model_kwargs``."""
+        return move_unknown(values, owner=cls.__name__, known=field_names(cls), own=field_names(cls))
 
     @model_validator(mode="after")
     def _check_target(self) -> Self:
@@ -76,6 +85,7 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
     def _batches(self, texts: list[str]) -> list[list[str]]:
         return [texts[i : i + self.chunk_size] for i in range(0, len(texts), self.chunk_size)]
 
+    @bridge_errors
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts, ``chunk_size`` per request; the vectors come back in input order."""
         if not texts:
@@ -89,6 +99,7 @@ class ZeroGEmbeddings(ZeroGClientFields, Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
 
+    @bridge_errors
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents`; the batches are sent concurrently."""
         if not texts:

@@ -33,6 +33,7 @@ from zerog_compute import (
 
 from ._client import ENV_PRIVATE_KEY, ENV_ROUTER_API_KEY, ZeroGClientFields
 from ._convert import record_metadata
+from .errors import tool_error
 
 _CONNECTION_FIELDS = [name for name in ZeroGClientFields.model_fields if name not in ("client", "async_client")]
 _SECRETS = {"private_key": ENV_PRIVATE_KEY, "router_api_key": ENV_ROUTER_API_KEY}
@@ -122,14 +123,14 @@ class ZeroGImageGenerationTool(_TargetedTool):
             target, where = self.zerog_clients.target("text-to-image", **self._options())
             return self._result(self._images(target)(prompt=prompt, size=size, n=n, **where), prompt)
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
     async def _arun(self, prompt: str, size: str | None = None, n: int = 1) -> tuple[str, dict[str, Any]]:
         try:
             target, where = await self.zerog_clients.atarget("text-to-image", **self._options())
             return self._result(await self._images(target)(prompt=prompt, size=size, n=n, **where), prompt)
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
 
 # --------------------------------------------------------------------------- speech to text
@@ -171,7 +172,7 @@ class ZeroGSpeechToTextTool(_TargetedTool):
             target, where = self.zerog_clients.target("speech-to-text", **self._options())
             return self._result(target.audio.transcriptions.create(file=self._file(file_path), **where, **params))
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
     async def _arun(self, file_path: str, language: str | None = None) -> tuple[str, dict[str, Any]]:
         params = {"language": language} if language else {}
@@ -180,7 +181,7 @@ class ZeroGSpeechToTextTool(_TargetedTool):
             reply = await target.audio.transcriptions.create(file=self._file(file_path), **where, **params)
             return self._result(reply)
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
 
 # --------------------------------------------------------------------------- read-only account tools
@@ -225,14 +226,14 @@ class ZeroGBalanceTool(_ZeroGTool):
             zg = self.zerog_clients.sync()
             return _balance_text(zg.ledger.get(), zg.ledger.sub_accounts())
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
     async def _arun(self) -> str:
         try:
             zg = self.zerog_clients.aio()
             return _balance_text(await zg.ledger.get(), await zg.ledger.sub_accounts())
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
 
 class ProvidersInput(BaseModel):
@@ -274,14 +275,14 @@ class ZeroGProvidersTool(_ZeroGTool):
         try:
             return _providers_text(self.zerog_clients.sync().services.list(service_type=service_type, model=model))
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
     async def _arun(self, service_type: ServiceType | None = None, model: str | None = None) -> str:
         try:
             services = await self.zerog_clients.aio().services.list(service_type=service_type, model=model)
             return _providers_text(services)
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
 
 # --------------------------------------------------------------------------- the one tool that moves funds
@@ -317,7 +318,7 @@ class ZeroGTransferTool(_ZeroGTool):
         try:
             neuron = to_neuron(amount, name="amount")
         except ZeroGError as exc:
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
         cap = to_neuron(str(self.max_transfer), name="max_transfer")
         if neuron > cap:
             raise ToolException(f"refused: {format_0g(neuron)} is above the cap of {format_0g(cap)} per transfer")
@@ -345,7 +346,7 @@ class ZeroGTransferTool(_ZeroGTool):
             return self._text(self.zerog_clients.sync().ledger.transfer(provider, neuron), neuron)
         except ZeroGError as exc:
             self._release(neuron)
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
     async def _arun(self, provider: str, amount: str) -> str:
         neuron = self._reserve(amount)
@@ -353,7 +354,7 @@ class ZeroGTransferTool(_ZeroGTool):
             return self._text(await self.zerog_clients.aio().ledger.transfer(provider, neuron), neuron)
         except ZeroGError as exc:
             self._release(neuron)
-            raise ToolException(str(exc)) from exc
+            raise tool_error(exc) from exc
 
 
 # --------------------------------------------------------------------------- toolkit
@@ -381,6 +382,11 @@ class ZeroGToolkit(ZeroGClientFields, BaseToolkit):
         return dict(_SECRETS)
 
     _tools: list[BaseTool] | None = PrivateAttr(default=None)
+
+    def _forget_clients(self) -> None:
+        """A copy builds its own tools too, on its own client (its wallet, its caps' running totals)."""
+        super()._forget_clients()
+        self._tools = None
 
     def get_tools(self) -> list[BaseTool]:
         """The tools, all using this toolkit's (lazily built) core clients. Built once: the transfer

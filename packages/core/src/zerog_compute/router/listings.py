@@ -9,7 +9,13 @@ from urllib.parse import quote, urlencode
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .._io import Flow, Http, loads_json
-from ..errors import ConfigurationError, ProviderError, ProviderUnavailableError
+from ..errors import (
+    ConfigurationError,
+    DeadlineExceededError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
 from ..http_errors import router_error
 from .config import ENV_MANAGEMENT_KEY, RouterState
 
@@ -280,7 +286,10 @@ def usage_history(
 
 def unreachable(state: RouterState, exc: ProviderUnavailableError) -> ProviderUnavailableError:
     """The error for a Router that could not be reached at all."""
+    if isinstance(exc, DeadlineExceededError):
+        return exc  # the call's own deadline, not the Router's fault: stays a TimeoutError
     cause = exc.__cause__ or exc
-    return ProviderUnavailableError(
+    kind = ProviderTimeoutError if isinstance(exc, ProviderTimeoutError) else ProviderUnavailableError
+    return kind(
         f"cannot reach the 0G Router at {state.url}: {type(cause).__name__}: {cause}; check router_url and retry"
     )

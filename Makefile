@@ -25,8 +25,12 @@ uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		python3 -m pip install --quiet --disable-pip-version-check uv
 
+# link-mode = "copy" (pyproject.toml [tool.uv]): nltk refuses hard-linked data files. A venv made before that
+# setting still has llama-index-core's nltk data hard-linked from uv's cache: reinstall it as copies.
 python: uv
 	$(UV) sync --locked --all-packages
+	@if [ -n "$$(find .venv -path '*/_static/nltk_cache/*' -type f -links +1 -print -quit 2>/dev/null)" ]; then \
+		$(UV) sync --locked --all-packages --reinstall-package llama-index-core; fi
 
 node: node_modules/.zerog-installed
 

@@ -107,7 +107,9 @@ class ZeroGConnection(BaseModel):
     _body_params: ClassVar[frozenset[str]] = CHAT_BODY_PARAMS
 
     def __init__(self, **data: Any) -> None:  # cooperative: the LlamaIndex base takes the other fields
-        super().__init__(**sort_options(type(self).__name__, type(self).model_fields, data, self._body_params))
+        fields = type(self).model_fields
+        declared = {*fields, *(field.alias for field in fields.values() if field.alias)}
+        super().__init__(**sort_options(type(self).__name__, declared, data, self._body_params))
 
     @model_validator(mode="before")
     @classmethod

@@ -30,7 +30,7 @@ def user_dir() -> Path:
 
 def shipped_lock(name: str) -> bytes:
     """One of the lock files shipped in this package (``package.json`` or ``package-lock.json``)."""
-    return resources.files("zerog_devnet").joinpath("npm", name).read_bytes()
+    return resources.files("zerog_devnet").joinpath("npm").joinpath(name).read_bytes()
 
 
 def install_node(target: Path | None = None, *, npm: str | None = None) -> Path:

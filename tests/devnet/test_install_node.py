@@ -50,6 +50,13 @@ def test_install_node_into_a_fresh_home_is_found_automatically(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if k not in ("ZG_DEVNET_NODE_MODULES", "ZG_DEVNET_ANVIL")}
     env |= {"HOME": str(home), "npm_config_cache": str(Path.home() / ".npm")}  # npm's cache: no downloads
     cli = Path(sys.executable).with_name("zerog-devnet")
+    try:
+        check_install(cli, home, elsewhere, env)
+    finally:
+        shutil.rmtree(home / ".zerog", ignore_errors=True)  # ~230 MB: do not keep it among pytest's temp dirs
+
+
+def check_install(cli: Path, home: Path, elsewhere: Path, env: dict[str, str]) -> None:
     done = subprocess.run([cli, "install-node"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     installed = home / ".zerog" / "node_modules"

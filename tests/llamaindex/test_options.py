@@ -46,6 +46,11 @@ def test_max_retries_sets_the_retry_budget(cls: type[Any]) -> None:
         cls(provider=PROVIDER, max_retries=2, rate_limit=None)
 
 
+def test_the_tool_spec_and_the_reader_take_max_retries_too() -> None:
+    for component in (ZeroGToolSpec(max_retries=4), ZeroGTranscriptionReader(PROVIDER, max_retries=4)):
+        assert component._holder.client_kwargs()["rate_limit"] == RateLimit(max_retries=4)
+
+
 def test_request_body_parameters_are_sent() -> None:
     llm = ZeroG(provider=PROVIDER, seed=7, top_p=0.5, additional_kwargs={"stop": ["\n"]})
     assert llm.additional_kwargs == {"seed": 7, "top_p": 0.5, "stop": ["\n"]}

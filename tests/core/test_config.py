@@ -269,6 +269,21 @@ def test_explicit_network_object_rpc_beats_env_rpc(monkeypatch: pytest.MonkeyPat
         assert zg.network.rpc_url == "http://from-arg.example:8545"  # the argument still wins
 
 
+def test_a_network_restored_without_its_rpc_url_takes_the_env_or_the_public_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Serialised forms and pickles of the adapters leave RPC URLs out: the Network comes back with an empty one."""
+    monkeypatch.delenv("ZG_RPC_URL", raising=False)
+    with ZeroG(private_key=KEY, network=MAINNET.with_rpc("")) as zg:
+        assert zg.network.rpc_url == MAINNET.rpc_url  # a public network: its public endpoint
+    custom = TESTNET.model_copy(update={"name": "custom", "chain_id": 4242, "rpc_url": ""})
+    with pytest.raises(ConfigurationError, match=r"'custom' has no RPC URL .* rpc_url=\.\.\. or set \$ZG_RPC_URL"):
+        ZeroG(private_key=KEY, network=custom)
+    monkeypatch.setenv("ZG_RPC_URL", "http://from-env.example:8545")
+    with ZeroG(private_key=KEY, network=custom) as zg:
+        assert zg.network.rpc_url == "http://from-env.example:8545"
+
+
 @pytest.mark.parametrize("cls", CLIENTS)
 def test_unknown_network_lists_the_known_ones(cls: type[ZeroG], monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError) as info:

@@ -85,17 +85,20 @@ def test_keys_are_secret_in_repr_pickles_and_copies(devnet: Devnet, key: str | b
         assert isinstance(restored, LazyClients) and restored._sync is None
         kwargs = restored.client_kwargs()
         assert "private_key" not in kwargs and "router_api_key" not in kwargs  # from the environment when built
-        assert kwargs["network"] == devnet_network(devnet) and kwargs["timeout"] == 5 and restored.router_mode is False
+        assert kwargs["timeout"] == 5 and restored.router_mode is False
+        assert kwargs["network"] == devnet_network(devnet).with_rpc("") and kwargs["rpc_url"] is None  # no RPC URL
+        assert devnet.rpc_url.encode() not in blob
     assert copy.copy(lazy) is lazy and copy.deepcopy(lazy) is lazy  # shared, never duplicated
     assert copy.deepcopy({"clients": lazy})["clients"] is lazy
     lazy.close()
 
 
-def test_an_unpickled_holder_reads_its_key_from_the_environment(
+def test_an_unpickled_holder_reads_its_key_and_rpc_url_from_the_environment(
     funded: Devnet, lazy: LazyClients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     restored = pickle.loads(pickle.dumps(lazy))
     monkeypatch.setenv("ZG_PRIVATE_KEY", funded.users[0].private_key)
+    monkeypatch.setenv("ZG_RPC_URL", funded.rpc_url)  # nor its RPC URL
     with restored:
         reply = restored.sync().chat.completions.create(provider=provider(funded), messages=ASK)
     assert reply.choices[0].message.content == "2 + 3 = 5"

@@ -79,8 +79,13 @@ def test_bad_config_is_refused_before_anything_starts() -> None:
 
 def test_missing_node_modules_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZG_DEVNET_NODE_MODULES", str(tmp_path))
-    with pytest.raises(NodeModulesMissing, match="make install"):
+    with pytest.raises(NodeModulesMissing, match="run `zerog-devnet install-node`.* or `make install`"):
         Devnet.start([ProviderSpec("solo")])
+
+
+def test_write_description_takes_a_str_path(devnet: Devnet, tmp_path: Path) -> None:
+    written = devnet.write_description(str(tmp_path / "devnet.json"))
+    assert written == tmp_path / "devnet.json" and json.loads(written.read_text())["rpc_url"] == devnet.rpc_url
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -81,7 +81,7 @@ def test_serialization_round_trip() -> None:
         loaded = load(
             dumpd(model), valid_namespaces=["langchain_zerog"], allowed_objects=[ChatZeroG], secrets_from_env=True
         )
-    assert isinstance(loaded, ChatZeroG) and loaded.asdict() == model.asdict()
+    assert isinstance(loaded, ChatZeroG) and dumpd(loaded) == dumpd(model)  # (asdict() only from langchain-core 1.5)
     assert loaded.private_key is not None and loaded.private_key.get_secret_value() == OFFLINE_KEY
 
 

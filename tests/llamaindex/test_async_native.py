@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,22 @@ async def test_the_event_loop_keeps_running_during_requests(akit: Kit) -> None:
     assert len(gaps) > 10 and max(gaps) < 0.25
 
 
-def test_sync_metadata_inside_a_running_loop_does_no_io(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metadata_inside_a_coroutine_is_the_catalogs(kit: Kit) -> None:
+    """A query engine built inside a coroutine sizes prompts from ``metadata``: the catalog's values, first read,
+    fetched on a worker thread (the loop's thread does no I/O)."""
     llm = kit.llm()
+    fetched_on: list[str] = []
+    fetch = llm._catalog.fetch
 
-    async def read() -> int:
-        return llm.metadata.context_window
+    def recording_fetch(*args: Any) -> None:
+        fetched_on.append(threading.current_thread().name)
+        fetch(*args)
 
-    monkeypatch.setattr(zerog_compute.ZeroG, "__init__", lambda *a, **k: pytest.fail("sync client built in a loop"))
-    assert asyncio.run(read()) == 3900  # defaults until loaded; nothing fetched on the loop
+    llm._catalog.fetch = recording_fetch  # type: ignore[method-assign]
+
+    async def read() -> tuple[int, int]:
+        meta = llm.metadata
+        return meta.context_window, meta.num_output
+
+    assert asyncio.run(read()) == (8192, 4096)
+    assert fetched_on == ["zerog-catalog"]

@@ -81,13 +81,14 @@ def test_key_is_not_in_repr_serialisation_or_pickles(kit: Kit) -> None:
     assert_clean(json.dumps(ZeroG.model_json_schema()), kit.key)
 
 
-def test_round_trip_needs_the_key_again(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_round_trip_needs_the_key_and_the_rpc_url_again(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
     for cls, component in ((ZeroG, kit.llm()), (ZeroGEmbedding, kit.embedding()), (ZeroGMultiModal, kit.multimodal())):
         data = component.to_dict()
-        assert "rpc_url" not in data  # RPC URLs often embed API keys: not serialised either
-        restored = cls.from_dict(data, private_key=kit.key)
+        assert "rpc_url" not in data and kit.net.rpc_url not in json.dumps(data)  # RPC URLs often embed API keys
+        restored = cls.from_dict(data, private_key=kit.key, rpc_url=kit.net.rpc_url)
         assert restored.to_dict() == data
     monkeypatch.setenv("ZG_PRIVATE_KEY", kit.key)
+    monkeypatch.setenv("ZG_RPC_URL", kit.net.rpc_url)
     restored_llm = ZeroG.from_json(kit.llm().to_json())  # key from the environment
     assert restored_llm.chat(ASK).message.content == "2 + 3 = 5"
     restored_llm.close()
@@ -121,5 +122,6 @@ def test_key_is_not_in_logs_or_events(kit: Kit, caplog: pytest.LogCaptureFixture
     for pair in debug.get_llm_inputs_outputs():
         for item in pair:
             assert_clean(json.dumps(item.payload, default=repr), kit.key)
-    payload = kit.llm().to_payload()
-    assert "private_key" not in payload and "rpc_url" not in payload
+    if hasattr(ZeroG, "to_payload"):  # llama-index-core >= 0.14.x; older ones put the class name in events
+        payload = kit.llm().to_payload()
+        assert "private_key" not in payload and "rpc_url" not in payload

@@ -123,8 +123,10 @@ def test_reader_pickles_without_its_key_or_clients(
     blob = pickle.dumps(reader)
     assert kit.key.removeprefix("0x").encode() not in blob and bytes.fromhex(kit.key.removeprefix("0x")) not in blob
     restored = pickle.loads(blob)
-    assert restored._holder._sync is None and restored._holder.client_kwargs()["network"] == kit.network
-    monkeypatch.setenv("ZG_PRIVATE_KEY", kit.key)  # the key comes back from the environment, the network stays
+    assert kit.net.rpc_url.encode() not in blob  # RPC URLs often embed an API key: not pickled either
+    assert restored._holder._sync is None and restored._holder.client_kwargs()["network"] == kit.network.with_rpc("")
+    monkeypatch.setenv("ZG_PRIVATE_KEY", kit.key)  # the key and the RPC URL come back from the environment
+    monkeypatch.setenv("ZG_RPC_URL", kit.net.rpc_url)
     docs = restored.load_data(recordings[1])
     assert docs[0].metadata["provider"] == kit.address("speech") and docs[0].metadata["verdict"] == "verified"
     restored.close()

@@ -12,9 +12,10 @@ used, may be called from many threads, and from several event loops in turn (app
   health and cooldowns survive between calls;
 * injected clients (``client=``, ``async_client=``), used as they are and never closed by it.
 
-Pickling and copying never carry a key or a live client: a pickle holds the other constructor arguments
-only (hooks included, so they must be picklable); an unpickled holder builds new clients and reads its keys
-from ``$ZG_PRIVATE_KEY`` / ``$ZG_ROUTER_API_KEY`` then. ``copy.copy`` and ``copy.deepcopy`` return the holder
+Pickling and copying never carry a key, an RPC URL or a live client: a pickle holds the other constructor
+arguments only (hooks included, so they must be picklable); an unpickled holder builds new clients and reads its
+keys from ``$ZG_PRIVATE_KEY`` / ``$ZG_ROUTER_API_KEY`` and its RPC URL from ``$ZG_RPC_URL`` (else the public
+endpoint of testnet or mainnet) then. ``copy.copy`` and ``copy.deepcopy`` return the holder
 itself, so a copied framework object shares its clients, pools and keys instead of duplicating them.
 
 Backend precedence (:func:`uses_router`): an explicit Router key wins over a wallet key (which stays for
@@ -250,7 +251,10 @@ class LazyClients:
         return f"{type(self).__name__}(network={name!r}, keys={keys})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), dict(self._settings)))
+        settings = dict(self._settings, rpc_url=None)  # RPC URLs often embed an API key: never pickled
+        if isinstance(settings["network"], Network):
+            settings["network"] = settings["network"].with_rpc("")
+        return (_rebuild, (type(self), settings))
 
     def __copy__(self) -> LazyClients:
         return self

@@ -2,7 +2,8 @@
 
 ``resolve_network`` applies the fallbacks: the ``network=`` argument, else ``$ZG_NETWORK``, else
 testnet; ``rpc_url=`` else ``$ZG_RPC_URL`` else the network's default (``$ZG_RPC_URL`` never
-replaces the RPC of an explicit ``Network(...)`` object). ``"devnet"`` reads the JSON
+replaces the RPC of an explicit ``Network(...)`` object, unless that object has none: one restored
+from a serialised form or a pickle, which never carry RPC URLs). ``"devnet"`` reads the JSON
 description written by ``zerog-devnet up`` (``$ZG_DEVNET_FILE``, default ``~/.zerog/devnet.json``).
 No I/O beyond that file happens here; the chain id is checked against the RPC on first use.
 """
@@ -88,6 +89,19 @@ def devnet_network(path: Path | None = None) -> Network:
         raise ConfigurationError(f"{source} is not a devnet description ({exc}); restart `zerog-devnet up`") from None
 
 
+def _rpc_of_redacted(network: Network) -> str:
+    """The RPC URL of a network restored without one (serialised forms and pickles leave RPC URLs out, as they
+    often embed an API key): ``$ZG_RPC_URL``, else the public endpoint of testnet or mainnet."""
+    public = {known.chain_id: known.rpc_url for known in NETWORKS.values()}
+    found = os.environ.get(ENV_RPC_URL) or public.get(network.chain_id)
+    if not found:
+        raise ConfigurationError(
+            f"network {network.name!r} has no RPC URL (RPC URLs are never serialised or pickled): "
+            f"pass rpc_url=... or set ${ENV_RPC_URL}"
+        )
+    return found
+
+
 def resolve_network(network: str | Network | None = None, rpc_url: str | None = None) -> Network:
     """Pick the network from the argument, ``$ZG_NETWORK`` or the testnet default."""
     chosen = network if network is not None else os.environ.get(ENV_NETWORK) or "testnet"
@@ -104,4 +118,6 @@ def resolve_network(network: str | Network | None = None, rpc_url: str | None = 
         raise ConfigurationError(f"rpc_url must be a URL string like {TESTNET.rpc_url!r}, got {type(rpc_url).__name__}")
     # an explicit Network(...) already names its RPC: only the rpc_url argument may replace it
     override = rpc_url or (None if isinstance(chosen, Network) else os.environ.get(ENV_RPC_URL))
+    if not override and not resolved.rpc_url:
+        override = _rpc_of_redacted(resolved)
     return resolved.with_rpc(override) if override else resolved

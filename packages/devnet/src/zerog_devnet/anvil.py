@@ -47,7 +47,10 @@ def find_anvil() -> Path:
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
-    raise AnvilNotFound("anvil not found: run `make install` (npm package @foundry-rs/anvil) or set ZG_DEVNET_ANVIL")
+    raise AnvilNotFound(
+        "anvil not found: run `zerog-devnet install-node` (or `make install` in the repository; npm package "
+        "@foundry-rs/anvil) or set ZG_DEVNET_ANVIL"
+    )
 
 
 def free_port() -> int:

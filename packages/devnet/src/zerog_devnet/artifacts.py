@@ -2,8 +2,9 @@
 
 Nothing here is committed to the repository: the 0G contracts come from the typechain factories
 inside ``@0gfoundation/0g-compute-ts-sdk`` and the beacon proxy contracts from
-``@openzeppelin/contracts@4.8.3``. ``node_modules`` is found through ``ZG_DEVNET_NODE_MODULES``
-or by walking up from the current directory and from this file.
+``@openzeppelin/contracts@4.8.3``. ``node_modules`` is found through ``ZG_DEVNET_NODE_MODULES``,
+by walking up from the current directory, in ``~/.zerog/node_modules`` (``zerog-devnet install-node``),
+or by walking up from this file.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ _OZ_ARTIFACTS = {
     "UpgradeableBeacon": "build/contracts/UpgradeableBeacon.json",
     "BeaconProxy": "build/contracts/BeaconProxy.json",
 }
-_INSTALL_HINT = "run `make install` (or `npm ci` in the repository root) or set ZG_DEVNET_NODE_MODULES"
+_INSTALL_HINT = (
+    "run `zerog-devnet install-node` (installs the pinned npm packages into ~/.zerog/node_modules), "
+    "or `make install` in the repository, or set ZG_DEVNET_NODE_MODULES"
+)
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,13 @@ def find_node_modules() -> Path:
         if (path / SDK_PACKAGE).is_dir():
             return path
         raise NodeModulesMissing(f"{ENV_NODE_MODULES}={env} has no {SDK_PACKAGE}; {_INSTALL_HINT}")
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        for folder in (start, *start.parents):
-            candidate = folder / "node_modules"
-            if (candidate / SDK_PACKAGE).is_dir():
-                return candidate
+    candidates = [folder / "node_modules" for folder in (Path.cwd(), *Path.cwd().parents)]
+    candidates.append(Path.home() / ".zerog" / "node_modules")  # zerog-devnet install-node
+    here = Path(__file__).resolve().parent
+    candidates += [folder / "node_modules" for folder in (here, *here.parents)]
+    for candidate in candidates:
+        if (candidate / SDK_PACKAGE).is_dir():
+            return candidate
     raise NodeModulesMissing(f"npm package {SDK_PACKAGE} not found; {_INSTALL_HINT}")
 
 

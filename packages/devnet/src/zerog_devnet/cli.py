@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .errors import DevnetError
 from .network import DEFAULT_PROVIDERS, Devnet, ProviderSpec, default_description_path
+from .node_install import install_node
 
 ENV_UPSTREAM_KEY = "ZG_DEVNET_UPSTREAM_API_KEY"  # a secret: read from the environment, never from argv
 
@@ -31,7 +32,24 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--upstream-model", help="model id the upstream serves (with --upstream)")
     up.add_argument("--file", type=Path, default=None, help="where to write the JSON description")
     up.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    node = sub.add_parser(
+        "install-node",
+        help="install the pinned npm packages (anvil, 0G contracts) into ~/.zerog/node_modules, for pip installs",
+    )
+    node.add_argument("--dir", type=Path, default=None, help="install into DIR/node_modules instead of ~/.zerog")
     return parser
+
+
+def _install_node(target: Path | None) -> int:
+    try:
+        installed = install_node(target)
+    except DevnetError as exc:
+        print(f"zerog-devnet: {exc}", file=sys.stderr)
+        return 2
+    print(f"installed the devnet's npm packages into {installed}")
+    if target is not None:
+        print(f"export ZG_DEVNET_NODE_MODULES={installed}  # only ~/.zerog/node_modules is found automatically")
+    return 0
 
 
 def _providers(args: argparse.Namespace) -> list[ProviderSpec]:
@@ -73,6 +91,8 @@ def _table(net: Devnet, description: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``zerog-devnet`` command."""
     args = _parser().parse_args(argv)
+    if args.command == "install-node":
+        return _install_node(args.dir)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

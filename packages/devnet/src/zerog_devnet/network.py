@@ -353,9 +353,9 @@ class Devnet:
             description["router"] = self._router.describe()
         return description
 
-    def write_description(self, path: Path | None = None) -> Path:
+    def write_description(self, path: str | Path | None = None) -> Path:
         """Write :meth:`describe` as JSON (default :func:`default_description_path`)."""
-        target = path or default_description_path()
+        target = Path(path) if path is not None else default_description_path()
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(self.describe(), indent=2))
         return target

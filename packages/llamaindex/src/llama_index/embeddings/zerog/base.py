@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, SecretStr, model_validator
 from llama_index.llms.zerog._client import PoolHookField, ZeroGConnection, cached_pool, check_target, pool_settings
+from llama_index.llms.zerog._options import EMBEDDING_BODY_PARAMS
 
 from zerog_compute import DEFAULT_STRATEGY, AsyncZeroG, EmbeddingsResponse, Strategy
 from zerog_compute import ZeroG as ZeroGClient
@@ -59,6 +60,8 @@ class ZeroGEmbedding(ZeroGConnection, BaseEmbedding):
     on_event: PoolHookField = Field(default=None, exclude=True, description="Called with every failover event.")
     dimensions: int | None = Field(default=None, gt=0, description="Requested vector size, if the model supports it.")
     additional_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra request body parameters.")
+
+    _body_params: ClassVar[frozenset[str]] = EMBEDDING_BODY_PARAMS
 
     def __init__(
         self,

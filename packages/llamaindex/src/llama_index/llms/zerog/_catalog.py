@@ -1,8 +1,11 @@
 """The provider catalog (``GET /v1/models``) behind ``LLMMetadata``: fetched lazily, cached, never raising.
 
-A failed fetch is retried at most once a minute; until then metadata falls back to configured values and
-LlamaIndex defaults. Capability flags are read only when the catalog has them (``supported_parameters``,
-``input_modalities`` / ``architecture.input_modalities``, ``capabilities``); absent flags mean "unknown".
+Inside a running event loop a sync reader (``LLM.metadata`` is a property) cannot await: :meth:`Catalog.fetch_aside`
+fetches on a worker thread with the sync client and waits a bounded time, so the values are right from the first
+read without the loop doing the I/O itself. A failed fetch is retried at most once a minute; until then metadata
+falls back to configured values and LlamaIndex defaults. Capability flags are read only when the catalog has them
+(``supported_parameters``, ``input_modalities`` / ``architecture.input_modalities``, ``capabilities``); absent flags
+mean "unknown".
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from zerog_compute import AsyncZeroG, ModelInfo, ZeroG, ZeroGError
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 60.0
+ASIDE_WAIT_S = 5.0
+"""Longest a reader inside an event loop waits for the worker thread's fetch (then: defaults, the fetch goes on)."""
 
 
 def _pick(entries: list[ModelInfo], model: str | None) -> ModelInfo | None:
@@ -70,6 +76,7 @@ class Catalog:
         self.loaded = False
         self._failed_at: float | None = None
         self._lock = threading.Lock()
+        self._aside: threading.Event | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Catalog, ())  # a copy starts with an empty cache (and a fresh lock)
@@ -101,6 +108,44 @@ class Catalog:
                 self._store(zg.services.models(provider), model)
             except (ZeroGError, LookupError) as error:
                 self._failed(error)
+
+    def fetch_aside(
+        self, build: Callable[[], ZeroG], provider: str | None, model: str | None, service_type: str
+    ) -> None:
+        """:meth:`fetch` on a worker thread (one at a time), waiting at most :data:`ASIDE_WAIT_S` for it.
+
+        ``build`` returns the sync client; if it cannot (no key yet), nothing is fetched and nothing is marked failed.
+        """
+        with self._lock:
+            done = self._aside
+            if done is None:
+                done = self._aside = threading.Event()
+                threading.Thread(
+                    target=self._fetch_then_set,
+                    args=(build, provider, model, service_type, done),
+                    name="zerog-catalog",
+                    daemon=True,
+                ).start()
+        done.wait(ASIDE_WAIT_S)
+
+    def _fetch_then_set(
+        self,
+        build: Callable[[], ZeroG],
+        provider: str | None,
+        model: str | None,
+        service_type: str,
+        done: threading.Event,
+    ) -> None:
+        try:
+            client = build()
+        except Exception as error:  # no key yet: defaults now, the catalog on a later read
+            log.debug("0G catalog not fetched yet: %s", type(error).__name__)
+        else:
+            self.fetch(client, provider, model, service_type)
+        finally:
+            with self._lock:
+                self._aside = None
+            done.set()
 
     async def afetch(self, zg: AsyncZeroG, provider: str | None, model: str | None, service_type: str) -> None:
         """Fetch with the async client (same rules as :meth:`fetch`)."""

@@ -11,15 +11,21 @@ the ``LazyClients``, which has no key in its ``repr`` and pickles without keys o
 ``to_json()``, ``repr()``, pickles and callback/instrumentation payloads cannot carry them. Without
 ``private_key=...`` / ``router_api_key=...`` the core client reads ``$ZG_PRIVATE_KEY`` /
 ``$ZG_ROUTER_API_KEY`` when it is built (a Router key selects Router mode unless a private key is passed).
+
+RPC URLs often embed an API key, so they get the same care whichever way they are given: ``rpc_url=`` is a field
+kept out of ``repr`` and serialisation, and the URL inside ``network=Network(rpc_url=...)`` moves into it at
+validation (the ``network`` field keeps the Network without its URL). Pickles leave both out; an unpickled or
+deserialised component takes its RPC URL from ``rpc_url=`` / ``$ZG_RPC_URL`` (else the public endpoint of
+testnet or mainnet), exactly as it takes its key from the environment.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr, WithJsonSchema
+from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr, SecretStr, WithJsonSchema, model_validator
 
 from zerog_compute import (
     AsyncZeroG,
@@ -31,6 +37,8 @@ from zerog_compute import (
     VerificationPolicy,
     ZeroG,
 )
+
+from ._options import CHAT_BODY_PARAMS, sort_options, with_retries
 
 PoolHook = Callable[[PoolEvent], Any]
 # callables have no JSON schema: describe them the way llama-index-core describes its own callable fields
@@ -75,6 +83,13 @@ class ZeroGConnection(BaseModel):
         description="Router mode: 'private' sends X-0G-Provider-Trust-Mode: private (only TeeML providers).",
     )
     timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    max_retries: int | None = Field(
+        default=None,
+        ge=0,
+        description="Retries of a rate-limited (429) answer (None: the rate_limit's, 2). Connection errors, timeouts "
+        "and 5xx are not retried on the same provider (a paid request may be billed twice): with providers=[...] or "
+        "model=... they fail over.",
+    )
     deadline: float | None = Field(
         default=None, gt=0, description="Seconds one call may take in total (None: the core's 300 s)."
     )
@@ -99,9 +114,38 @@ class ZeroGConnection(BaseModel):
     )
 
     _holder: LazyClients = PrivateAttr(default_factory=LazyClients)
+    _body_params: ClassVar[frozenset[str]] = CHAT_BODY_PARAMS
 
     def __init__(self, **data: Any) -> None:  # cooperative: the LlamaIndex base takes the other fields
-        super().__init__(**data)
+        fields = type(self).model_fields
+        declared = {*fields, *(field.alias for field in fields.values() if field.alias)}
+        super().__init__(**sort_options(type(self).__name__, declared, data, self._body_params))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_rpc_url(cls, data: Any) -> Any:
+        """Move the RPC URL of ``network=Network(rpc_url=...)`` into the unserialised ``rpc_url`` field."""
+        if not isinstance(data, dict):
+            return data
+        network = data.get("network")
+        if isinstance(network, dict):
+            network = Network.model_validate(network)
+        if isinstance(network, Network) and network.rpc_url:
+            data = {**data, "network": network.with_rpc(""), "rpc_url": data.get("rpc_url") or network.rpc_url}
+        return data
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickle without the RPC URL and without the clients (whose settings hold it)."""
+        state: dict[str, Any] = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "rpc_url": None}
+        state["__pydantic_private__"] = {
+            name: value for name, value in (state.get("__pydantic_private__") or {}).items() if name != "_holder"
+        }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild through ``__init__``: new clients, the key and the RPC URL from the environment."""
+        type(self).__init__(self, **state["__dict__"])
 
     def _attach_clients(
         self,
@@ -119,7 +163,7 @@ class ZeroGConnection(BaseModel):
             rpc_url=self.rpc_url,
             verification=self.verification,
             funding=self.funding,
-            rate_limit=self.rate_limit,
+            rate_limit=with_retries(self.rate_limit, self.max_retries),
             timeout=self.timeout,
             state=self.state,
             usage=self.usage,

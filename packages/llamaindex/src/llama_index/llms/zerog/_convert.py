@@ -51,12 +51,16 @@ TEXT_ONLY_ROLES = ("system", "developer", "assistant", "tool")
 
 
 def _image_part(block: ImageBlock) -> dict[str, Any]:
+    """An ``image_url`` part: a URL as given, bytes and paths as a data URL.
+
+    Encoded from the block's fields with ``resolve_image`` (in every llama-index-core >= 0.14.5), not
+    ``ImageBlock.inline_url`` (only from 0.14.15); the block itself is left unchanged.
+    """
     if block.url is not None and not block.image and not block.path:
         url = str(block.url)
     else:
-        if not block.image_mimetype:
-            block.image_mimetype = "image/png"
-        url = block.inline_url()
+        data = block.resolve_image(as_base64=True).read().decode("ascii")
+        url = f"data:{block.image_mimetype or 'image/png'};base64,{data}"
     part: dict[str, Any] = {"type": "image_url", "image_url": {"url": url}}
     if block.detail:
         part["image_url"]["detail"] = block.detail

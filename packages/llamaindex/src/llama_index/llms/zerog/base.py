@@ -122,14 +122,25 @@ class ZeroG(ZeroGConnection, FunctionCallingLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        """From the provider catalog when loaded (fetched lazily; never fetched inside an event loop)."""
-        if self._catalog.due() and not in_event_loop():
-            try:
-                client = self._holder.sync()
-            except Exception:  # no key yet: defaults now, the catalog on a later call
-                client = None
-            if client is not None:
-                self._catalog.fetch(client, self._catalog_provider(), self.model, "chatbot")
+        """From the provider catalog, fetched once on first use.
+
+        Inside a running event loop the fetch runs on a worker thread (the loop does no I/O itself) and the first
+        read waits for it, at most 5 s; ``await aload_metadata()`` beforehand spares even that wait.
+        """
+        if self._catalog.due():
+            if in_event_loop():
+                self._catalog.fetch_aside(self._holder.sync, self._catalog_provider(), self.model, "chatbot")
+            else:
+                try:
+                    client = self._holder.sync()
+                except Exception:  # no key yet: defaults now, the catalog on a later call
+                    client = None
+                if client is not None:
+                    self._catalog.fetch(client, self._catalog_provider(), self.model, "chatbot")
+        return self.known_metadata()
+
+    def known_metadata(self) -> LLMMetadata:
+        """The metadata from what is known now, with no fetch (the catalog if loaded, else settings and defaults)."""
         info = self._catalog.info
         tools = supports_tools(info)
         return LLMMetadata(
@@ -140,6 +151,11 @@ class ZeroG(ZeroGConnection, FunctionCallingLLM):
             model_name=self.model or (info.id if info else None) or "zerog",
             system_role=MessageRole.SYSTEM,
         )
+
+    def to_payload(self) -> dict[str, Any]:
+        """What callbacks and instrumentation events see before every call: no key, no RPC URL, and no fetch
+        (an async call must not wait for the sync client): the metadata known now."""
+        return {"class_name": self.class_name(), **self.known_metadata().model_dump()}
 
     async def aload_metadata(self) -> LLMMetadata:
         """Fetch the catalog with the async client (if not loaded yet) and return the metadata."""

@@ -23,6 +23,7 @@ from llama_index.core.base.llms.types import (
     CompletionResponseAsyncGen,
     CompletionResponseGen,
     ImageBlock,
+    LLMMetadata,
     MessageRole,
     TextBlock,
 )
@@ -54,6 +55,7 @@ SHARED_FIELDS = (
     "verification",
     "await_verification",
     "timeout",
+    "max_retries",
     "deadline",
     "max_response_bytes",
     "rate_limit",
@@ -122,7 +124,10 @@ class ZeroGMultiModal(ZeroGConnection, MultiModalLLM):
 
     @property
     def metadata(self) -> MultiModalLLMMetadata:
-        meta = self._llm.metadata
+        return self._multimodal(self._llm.metadata)
+
+    @staticmethod
+    def _multimodal(meta: LLMMetadata) -> MultiModalLLMMetadata:
         return MultiModalLLMMetadata(
             context_window=meta.context_window,
             num_output=meta.num_output,
@@ -134,7 +139,7 @@ class ZeroGMultiModal(ZeroGConnection, MultiModalLLM):
 
     def to_payload(self) -> dict[str, Any]:
         """Non-sensitive description for callbacks and instrumentation (no key, no RPC URL)."""
-        return {"class_name": self.class_name(), **self.metadata.model_dump()}
+        return {"class_name": self.class_name(), **self._multimodal(self._llm.known_metadata()).model_dump()}
 
     # MultiModalLLM.__init_subclass__ wraps these public methods with the LLM callbacks.
 

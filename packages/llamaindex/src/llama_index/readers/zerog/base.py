@@ -11,6 +11,7 @@ from llama_index.core.bridge.pydantic import SecretStr
 from llama_index.core.readers.base import BaseReader
 from llama_index.core.schema import Document
 from llama_index.llms.zerog._client import cached_pool
+from llama_index.llms.zerog._options import with_retries
 
 from zerog_compute import AsyncZeroG, LazyClients, Network, RateLimit, Transcription, VerificationPolicy
 from zerog_compute import ZeroG as ZeroGClient
@@ -39,8 +40,8 @@ class ZeroGTranscriptionReader(BaseReader):
         providers: several providers in failover order.
         model: model id (None: the provider's registered model).
         await_verification: wait for the TEE signature check so ``verdict`` is final (default True).
-        private_key, router_api_key, router_url, network, verification, timeout, rate_limit, state, deadline,
-            max_response_bytes, client, async_client: as for ``ZeroG`` (``state`` names where the wallet's
+        private_key, router_api_key, router_url, network, verification, timeout, rate_limit, max_retries, state,
+            deadline, max_response_bytes, client, async_client: as for ``ZeroG`` (``state`` names where the wallet's
             shared state lives: ``"sqlite"``, ``"redis://..."``; default ``$ZG_STATE_URL``, else this process).
     """
 
@@ -60,6 +61,7 @@ class ZeroGTranscriptionReader(BaseReader):
         verification: VerificationPolicy = "warn",
         timeout: float = 120.0,
         rate_limit: RateLimit | None = RateLimit(),
+        max_retries: int | None = None,
         state: str | None = None,
         deadline: float | None = None,
         max_response_bytes: int | None = None,
@@ -75,7 +77,7 @@ class ZeroGTranscriptionReader(BaseReader):
             network=network,
             rpc_url=rpc_url,
             verification=verification,
-            rate_limit=rate_limit,
+            rate_limit=with_retries(rate_limit, max_retries),
             timeout=timeout,
             state=state,
             deadline=deadline,

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from llama_index.core.bridge.pydantic import SecretStr
 from llama_index.core.tools.tool_spec.base import SPEC_FUNCTION_TYPE, BaseToolSpec
 from llama_index.llms.zerog._client import cached_pool
+from llama_index.llms.zerog._options import with_retries
 
 from zerog_compute import (
     AsyncZeroG,
@@ -57,8 +58,8 @@ class ZeroGToolSpec(BaseToolSpec):
         allow_funding: add the ``fund_provider`` tool (moves 0G from the ledger to a sub-account).
         max_fund_per_call: cap of one ``fund_provider`` call, in 0G.
         funding_budget: cap of all ``fund_provider`` calls of this tool spec together, in 0G.
-        private_key: wallet key (default ``$ZG_PRIVATE_KEY``); router_api_key, router_url, network,
-            verification, timeout, rate_limit, state, deadline, max_response_bytes, client and async_client as
+        private_key: wallet key (default ``$ZG_PRIVATE_KEY``); router_api_key, router_url, network, verification,
+            timeout, rate_limit, max_retries, state, deadline, max_response_bytes, client and async_client as
             for ``ZeroG`` (``state``: where the wallet's shared state lives). In Router mode
             the balance and funding tools are unavailable (they need the wallet's ledger).
         trust_mode: Router mode: ``"private"`` (only TeeML providers).
@@ -82,6 +83,7 @@ class ZeroGToolSpec(BaseToolSpec):
         verification: VerificationPolicy = "warn",
         timeout: float = 60.0,
         rate_limit: RateLimit | None = RateLimit(),
+        max_retries: int | None = None,
         state: str | None = None,
         deadline: float | None = None,
         max_response_bytes: int | None = None,
@@ -98,7 +100,7 @@ class ZeroGToolSpec(BaseToolSpec):
             network=network,
             rpc_url=rpc_url,
             verification=verification,
-            rate_limit=rate_limit,
+            rate_limit=with_retries(rate_limit, max_retries),
             timeout=timeout,
             state=state,
             deadline=deadline,

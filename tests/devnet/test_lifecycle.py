@@ -143,3 +143,13 @@ def test_anvil_dies_with_a_killed_parent() -> None:
     while pid_alive(anvil_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(anvil_pid)
+
+
+def test_a_revert_keeps_chain_time_at_the_wall_clock(devnet: Devnet) -> None:
+    """Anvil restarts its clock at the snapshot's block time on a revert; the devnet sets it back to now, as a
+    real chain's block time follows the wall clock (the usage audit compares the two)."""
+    snapshot = devnet.snapshot()
+    time.sleep(3)  # the snapshot ages: without the resync the chain would be this far behind after the revert
+    devnet.revert(snapshot)
+    devnet.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert int(devnet.w3.eth.get_block("latest")["timestamp"]) >= int(time.time()) - 1

@@ -329,8 +329,16 @@ class Devnet:
         result = self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
         if result.get("result") is not True:
             raise ConfigError(f"evm_revert({snapshot_id}) failed: {result}")
+        self._resync_clock()
         if self._router is not None:
             self._router.reset()
+
+    def _resync_clock(self) -> None:
+        """Anvil restarts its clock at the snapshot's block time on a revert, leaving chain time behind the wall
+        clock by the snapshot's age; real chains keep block time near the wall clock (the usage audit compares
+        the two), so set it back to now (never before the latest block)."""
+        latest = int(self.w3.eth.get_block("latest")["timestamp"])
+        self.w3.provider.make_request("evm_setTime", [max(int(time.time()), latest)])  # type: ignore[arg-type]
 
     def increase_time(self, seconds: int) -> None:
         """Move chain time forward (e.g. past the refund lock time) and mine a block."""

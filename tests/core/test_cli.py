@@ -191,7 +191,7 @@ def test_networks_lists_devnet_when_described(cli: Run, devnet: Devnet) -> None:
     result = cli("networks", "--json")
     assert result.code == 0
     by_name = {n["name"]: n for n in result.json()}
-    assert set(by_name) == {"testnet", "mainnet", "devnet"}
+    assert set(by_name) == {"testnet", "mainnet", "testnet-dev", "devnet"}
     assert by_name["devnet"]["selected"] and by_name["devnet"]["chain_id"] == devnet.chain_id
     assert by_name["devnet"]["ledger"] == devnet.contracts.ledger and by_name["testnet"]["chain_id"] == 16602
     table = cli("networks").out

@@ -46,7 +46,7 @@ def _add_globals(parser: argparse.ArgumentParser, *, root: bool) -> None:
     group = parser.add_argument_group("global options")
     group.add_argument(
         "--network",
-        choices=("testnet", "mainnet", "devnet"),
+        choices=("testnet", "mainnet", "testnet-dev", "devnet"),
         default=default(None),
         help="the 0G network (default: $ZG_NETWORK, else testnet)",
     )

@@ -2,7 +2,10 @@
 // object on stdout. Modes (argv[2]):
 //   flow  - ledger, transfer, acknowledge, headers, chat (plain + streamed), processResponse
 //   abi   - print the ABI of the SDK's typechain factories, as ethers sees them
-// Env: ZG_RPC_URL, ZG_USER_KEY, ZG_PROVIDER.
+//   kinds - for each entry of ZG_CASES (JSON [{address, url, model?, fault?}]): fund, acknowledge, one chat
+//           plain and one streamed (the devnet fault set around them), processResponse; prints the exact
+//           request and response texts so Python can judge the same bytes
+// Env: ZG_RPC_URL, ZG_USER_KEY, ZG_PROVIDER (flow), ZG_CASES (kinds).
 'use strict';
 const path = require('path');
 const { ethers } = require('ethers');
@@ -84,9 +87,58 @@ async function flowMode() {
   };
 }
 
+async function chatCase(broker, entry, stream) {
+  const { endpoint, model } = await broker.inference.getServiceMetadata(entry.address);
+  const headers = await broker.inference.getRequestHeaders(entry.address);
+  const body = { model: entry.model || model, messages: [{ role: 'user', content: 'What is 2 + 3?' }] };
+  if (stream) body.stream = true;
+  const request = JSON.stringify(body);
+  const res = await fetch(`${endpoint}/chat/completions`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: request,
+  });
+  const response = await res.clone().text();
+  let chatID, usage;
+  if (stream) {
+    ({ chatID, usage } = await readStream(res));
+  } else {
+    const completion = JSON.parse(response);
+    chatID = res.headers.get('ZG-Res-Key') || completion.id;
+    usage = completion.usage;
+  }
+  const valid = await broker.inference.processResponse(entry.address, chatID, JSON.stringify(usage));
+  return { status: res.status, resKey: res.headers.get('ZG-Res-Key'), chatID, request, response, valid };
+}
+
+async function kindsMode() {
+  const provider = new ethers.JsonRpcProvider(process.env.ZG_RPC_URL, undefined, {
+    staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1,
+  });
+  const wallet = new ethers.Wallet(process.env.ZG_USER_KEY, provider);
+  const broker = await sdk.createZGComputeNetworkBroker(wallet, undefined, undefined, undefined, GAS_PRICE);
+  const cases = JSON.parse(process.env.ZG_CASES);
+  await broker.ledger.addLedger(3 + 2 * cases.length, GAS_PRICE);
+  const funded = new Set();
+  const out = [];
+  for (const entry of cases) {
+    if (!funded.has(entry.address)) {
+      await broker.ledger.transferFund(entry.address, 'inference', 2n * 10n ** 18n, GAS_PRICE);
+      await broker.inference.acknowledgeProviderSigner(entry.address, GAS_PRICE);
+      funded.add(entry.address);
+    }
+    const faults = `${entry.url}/admin/faults`;
+    if (entry.fault) await fetch(faults, { method: 'PUT', body: JSON.stringify({ [entry.fault]: true }) });
+    try {
+      out.push({ plain: await chatCase(broker, entry, false), stream: await chatCase(broker, entry, true) });
+    } finally {
+      if (entry.fault) await fetch(faults, { method: 'DELETE' });
+    }
+  }
+  return out;
+}
+
 (async () => {
   const mode = process.argv[2];
-  const out = mode === 'abi' ? abiMode() : await flowMode();
+  const out = mode === 'abi' ? abiMode() : mode === 'kinds' ? await kindsMode() : await flowMode();
   process.stdout.write('\n' + JSON.stringify(out) + '\n');  // the SDK logs to stdout too: the result is the last line
   process.exit(0);  // the SDK leaves receipt timers running for 5 minutes
 })().catch((err) => {

@@ -248,7 +248,7 @@ class Devnet:
 
     def _add_provider(self, slot: int, spec: ProviderSpec, settle_interval: float) -> None:
         wallet, tee = dev_account(FIRST_PROVIDER_INDEX + slot), tee_account(slot)
-        model_tee = model_tee_account(slot)
+        model_tee = model_tee_account(slot) if spec.separated else tee  # only a separated model has its own key
         sock = bind(spec.port)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         multi = {"MultiModel": True, "priceDenomination": "NATIVE"} if spec.extra_models else None

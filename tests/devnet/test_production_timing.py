@@ -8,9 +8,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from zerog_compute import InvalidTokenError, ZeroG
 from zerog_devnet import PRODUCTION, Devnet, ProviderSpec
 from zerog_devnet.chain import contract, transact
 
+from ..core.conftest import devnet_network
 from .conftest import make_auth
 
 pytestmark = pytest.mark.devnet
@@ -43,32 +45,33 @@ def test_a_new_sub_account_takes_effect_when_the_cache_expires(net: Devnet) -> N
     assert ask(net, user=1).status_code == 200
 
 
+def generation(net: Devnet) -> int:
+    inference = contract(net.w3, "InferenceServing", net.contracts.inference)
+    return int(inference.functions.getAccount(net.users[0].address, net.provider("prod").info.address).call()[9])
+
+
 def test_revoke_all_refuses_new_tokens_until_the_cache_expires(net: Devnet) -> None:
-    handle = net.provider("prod")
+    handle, old = net.provider("prod"), generation(net)
     handle.advance_clock(PRODUCTION.account_cache_ttl + 1)
-    assert ask(net).status_code == 200  # caches generation 0
+    assert ask(net, generation=old).status_code == 200  # caches the current generation
     inference = contract(net.w3, "InferenceServing", net.contracts.inference)
     transact(net.w3, inference.functions.revokeAllTokens(handle.info.address), net.users[0].address)
-    assert ask(net).status_code == 200  # the old token still passes: the cache says generation 0
-    future = ask(net, generation=1)
+    assert ask(net, generation=old).status_code == 200  # the old token still passes: the cache is stale
+    future = ask(net, generation=old + 1)
     assert future.status_code == 400
     assert future.json() == {"error": "validate session: invalid session token (future generation)"}
     handle.advance_clock(PRODUCTION.account_cache_ttl + 1)
-    assert ask(net, generation=1).status_code == 200
-    old = ask(net)
-    assert old.status_code == 400 and "generation expired" in old.json()["error"]
+    assert ask(net, generation=old + 1).status_code == 200
+    stale = ask(net, generation=old)
+    assert stale.status_code == 400 and "generation expired" in stale.json()["error"]
 
 
 def test_settlement_waits_for_its_timer_and_the_minimum(net: Devnet) -> None:
     handle, user = net.provider("prod"), net.users[0].address
     handle.advance_clock(PRODUCTION.account_cache_ttl + 1)  # whatever earlier tests cached is stale
     handle.advance_clock(PRODUCTION.settle_interval)  # start from a fresh timer period
-    generation = (
-        contract(net.w3, "InferenceServing", net.contracts.inference)
-        .functions.getAccount(user, handle.info.address)
-        .call()[9]
-    )
-    assert ask(net, generation=generation).status_code == 200
+    current = generation(net)
+    assert ask(net, generation=current).status_code == 200
     before = handle.unsettled(user)
     assert 0 < before < PRODUCTION.min_settlement_fee
     assert handle.advance_clock(PRODUCTION.settle_interval / 2) is None  # no round due yet
@@ -76,8 +79,23 @@ def test_settlement_waits_for_its_timer_and_the_minimum(net: Devnet) -> None:
     assert round_ is not None and round_["settled"] == "0"  # due, but the total is under 0.004 0G
     assert handle.unsettled(user) == before
     while handle.unsettled(user) < PRODUCTION.min_settlement_fee:
-        assert ask(net, generation=generation).status_code == 200
+        assert ask(net, generation=current).status_code == 200
     owed = handle.unsettled(user)
     round_ = handle.advance_clock(PRODUCTION.settle_interval)
     assert round_ is not None and int(round_["settled"]) == owed
     assert handle.unsettled(user) == 0
+
+
+def test_the_client_after_revoke_all_waits_out_the_providers_cache(net: Devnet) -> None:
+    """zerog-compute signs a token for the new generation at once; a production broker refuses it ("future
+    generation", with advice) until its cached account expires, then serves it."""
+    handle = net.provider("prod")
+    with ZeroG(private_key=net.users[0].private_key, network=devnet_network(net)) as zg:
+        handle.advance_clock(PRODUCTION.account_cache_ttl + 1)
+        zg.chat.completions.create(provider=handle.info.address, messages=CHAT["messages"])
+        zg.api_keys.revoke_all(handle.info.address)
+        with pytest.raises(InvalidTokenError, match="future generation") as refused:
+            zg.chat.completions.create(provider=handle.info.address, messages=CHAT["messages"])
+        assert "10 minutes" in str(refused.value)
+        handle.advance_clock(PRODUCTION.account_cache_ttl + 1)
+        assert zg.chat.completions.create(provider=handle.info.address, messages=CHAT["messages"]).choices

@@ -14,6 +14,7 @@ from zerog_devnet.chain import contract, transact
 
 from ..core.conftest import devnet_network
 from .conftest import make_auth
+from .test_sdk_interop import run_node
 
 pytestmark = pytest.mark.devnet
 PRICE = 10**13
@@ -24,8 +25,9 @@ CHAT = {"model": "zerog-devnet/scripted-chat", "messages": [{"role": "user", "co
 @pytest.fixture(scope="module")
 def net() -> Iterator[Devnet]:
     spec = ProviderSpec("prod", input_price=PRICE, output_price=PRICE, rpm=600, burst=50, timing=PRODUCTION)
-    with Devnet.start([spec], users=2, settle_interval=3600, router=False) as devnet:
-        devnet.fund(devnet.users[0], ["prod"])  # user 1 is funded by the test that watches it take effect
+    with Devnet.start([spec], users=3, settle_interval=3600, router=False) as devnet:
+        devnet.fund(devnet.users[0], ["prod"])  # user 1 is funded by the test that watches it take effect, user 2
+        # by the TS SDK
         yield devnet
 
 
@@ -99,3 +101,16 @@ def test_the_client_after_revoke_all_waits_out_the_providers_cache(net: Devnet) 
         assert "10 minutes" in str(refused.value)
         handle.advance_clock(PRODUCTION.account_cache_ttl + 1)
         assert zg.chat.completions.create(provider=handle.info.address, messages=CHAT["messages"]).choices
+
+
+@pytest.mark.node
+def test_the_ts_sdk_meets_the_same_delay_after_revoke_all(net: Devnet) -> None:
+    handle = net.provider("prod")
+    handle.advance_clock(PRODUCTION.account_cache_ttl + 1)
+    env = {"ZG_RPC_URL": net.rpc_url, "ZG_USER_KEY": net.users[2].private_key, "ZG_PROVIDER": handle.info.address}
+    first = run_node("revoke", env)
+    assert first["before"]["status"] == 200
+    assert first["revoked"]["status"] == 400
+    assert "invalid session token (future generation)" in first["revoked"]["body"]
+    handle.advance_clock(PRODUCTION.account_cache_ttl + 1)
+    assert run_node("again", env)["after"]["status"] == 200

@@ -191,7 +191,7 @@ def test_networks_lists_devnet_when_described(cli: Run, devnet: Devnet) -> None:
     result = cli("networks", "--json")
     assert result.code == 0
     by_name = {n["name"]: n for n in result.json()}
-    assert set(by_name) == {"testnet", "mainnet", "devnet"}
+    assert set(by_name) == {"testnet", "mainnet", "testnet-dev", "devnet"}
     assert by_name["devnet"]["selected"] and by_name["devnet"]["chain_id"] == devnet.chain_id
     assert by_name["devnet"]["ledger"] == devnet.contracts.ledger and by_name["testnet"]["chain_id"] == 16602
     table = cli("networks").out
@@ -200,7 +200,7 @@ def test_networks_lists_devnet_when_described(cli: Run, devnet: Devnet) -> None:
 
 def test_networks_without_a_devnet(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--json", "networks"]) == 0
-    assert [n["name"] for n in json.loads(capsys.readouterr().out)] == ["testnet", "mainnet"]
+    assert [n["name"] for n in json.loads(capsys.readouterr().out)] == ["testnet", "mainnet", "testnet-dev"]
 
 
 @devnet_test
@@ -218,7 +218,7 @@ def test_providers_list(cli: Run, funded: Devnet, chat_a: str, monkeypatch: pyte
     assert (speech["input_price"], speech["output_price"], speech["price_unit"]) == ("0.00001", None, "per second")
 
     chats = cli("providers", "list", "--type", "chatbot", "--verifiable", "--json").json()
-    assert {p["provider"] for p in chats} == {provider(funded, n) for n in ("chat-a", "chat-b", "chat-c")}
+    assert {p["provider"] for p in chats} == {p.address for p in funded.providers if p.service_type == "chatbot"}
     table = cli("providers", "list", "--type", "text-to-image").out
     assert provider(funded, "image") in table and "per image" in table and chat_a not in table
 

@@ -22,6 +22,7 @@ from zerog_compute import (
     NetworkMismatchError,
     ZeroG,
 )
+from zerog_compute.networks import TESTNET_DEV, resolve_network
 from zerog_devnet import Devnet
 
 from .conftest import devnet_network
@@ -208,6 +209,13 @@ def test_default_network_is_testnet(cls: type[ZeroG]) -> None:
             "0xa79F4c8311FF93C06b8CfB403690cc987c93F91E",
             "https://evmrpc-testnet.0g.ai",
         ),
+        (
+            "testnet-dev",
+            16602,
+            "0x815B93ab4Ba4BDF530dbF1552649a3c534F8BbF7",
+            "0x41bD7Ac5c19000A974D5c192bcd5FB67b56C85c5",
+            "https://evmrpc-testnet.0g.ai",
+        ),
     ],
 )
 def test_env_network_picks_the_network(
@@ -227,6 +235,17 @@ def test_env_network_picks_the_network(
     assert client.network.ledger == ledger and client.network.inference == inference
     assert client.network.rpc_url == rpc
     close(client)
+
+
+@pytest.mark.parametrize(("value", "dev"), [("true", True), ("1", True), ("yes", False), ("0", False), ("", False)])
+@pytest.mark.parametrize("variable", ["ZG_DEV_MODE", "NEXT_PUBLIC_ZG_DEV_MODE"])
+def test_dev_mode_makes_testnet_the_sdks_testnet_dev(
+    variable: str, value: str, dev: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's ``isDevMode()``: on chain 16602 it uses the ``testnetDev`` contracts."""
+    monkeypatch.setenv(variable, value)
+    assert resolve_network("testnet") == (TESTNET_DEV if dev else TESTNET)
+    assert resolve_network("mainnet") == MAINNET and resolve_network("testnet-dev") == TESTNET_DEV
 
 
 @pytest.mark.parametrize("cls", CLIENTS)

@@ -170,12 +170,31 @@ def test_right_key_over_other_response_is_content_mismatch() -> None:
     assert "response hash differs" in result.detail
 
 
-def test_rewritten_request_is_content_mismatch_with_request_detail() -> None:
+def test_rewritten_request_is_verified_with_a_note() -> None:
+    """Production brokers sign the request they forwarded after rewriting it: the response is still bound."""
     text = expected_text(b'{"model":"m","stream_options":{}}', RESPONSE)
     result = run(text=text, signature=sign(text))
+    assert result.verdict is Verdict.verified and result.ok
+    assert (result.request_bound, result.response_bound, result.content_bound) == (False, True, False)
+    assert "rewrote the request" in result.detail
+    apply_policy(result, "enforce")  # no VerificationError
+
+
+def test_rewritten_request_with_a_wrong_response_hash_is_a_mismatch() -> None:
+    text = expected_text(b'{"model":"m","stream_options":{}}', b'{"id":"chatcmpl-other"}')
+    result = run(text=text, signature=sign(text))
     assert result.verdict is Verdict.content_mismatch
-    assert (result.request_bound, result.response_bound) == (False, True)
-    assert "request hash differs" in result.detail
+    assert (result.request_bound, result.response_bound) == (False, False)
+    assert "neither the request hash nor the response hash" in result.detail
+    with pytest.raises(VerificationError, match="content_mismatch"):
+        apply_policy(result, "enforce")
+
+
+def test_rewritten_request_with_an_unhashed_response_part_is_signed_unbound() -> None:
+    text = f"{sha(b'another request')}:junk"
+    result = run(text=text, signature=sign(text))
+    assert result.verdict is Verdict.signed_unbound and result.response_bound is None and not result.ok
+    assert "binds nothing checkable" in result.detail
 
 
 def test_unknown_format_is_signed_unbound_not_verified() -> None:
@@ -464,7 +483,11 @@ def test_images_that_could_not_be_fetched_leave_the_response_unbound() -> None:
     assert result.verdict is Verdict.signed_unbound and (result.request_bound, result.response_bound) == (True, None)
     assert "images could not be bound: image URL" in result.detail
     other = expected_image_text(b"another request", [b"img-a"])
-    assert run(text=other, signature=sign(other), images_problem="x").verdict is Verdict.content_mismatch
+    unbound = run(text=other, signature=sign(other), images_problem="x")  # neither half checkable as ours
+    assert unbound.verdict is Verdict.signed_unbound
+    assert (unbound.request_bound, unbound.response_bound) == (False, None)
+    rewritten = run(text=other, signature=sign(other), images=[b"img-a"])
+    assert rewritten.verdict is Verdict.verified and rewritten.request_bound is False
 
 
 @pytest.mark.parametrize(

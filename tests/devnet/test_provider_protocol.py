@@ -63,7 +63,10 @@ def test_providers_are_registered_staked_and_acknowledged(devnet: Devnet) -> Non
             "TeeML",
         )
         assert service[9] == info.tee_signer and service[10] is True
-        assert json.loads(service[8])["TargetSeparated"] is False
+        config, additional = devnet.provider(info.name).runtime.config, json.loads(service[8])
+        assert additional["TargetSeparated"] is config.separated
+        assert (additional["TargetTeeAddress"] not in ("", info.tee_signer)) is config.separated
+        assert additional.get("MultiModel", False) is bool(config.extra_models)
 
 
 def test_models_and_quote(devnet: Devnet) -> None:

@@ -241,7 +241,7 @@ def test_a_new_ledger_needs_three_0g(offline: Client) -> None:
 def test_unknown_network(kind: str, network: Any) -> None:
     with pytest.raises(ConfigurationError) as error:
         Client(kind, network=network)
-    refused(error, "unknown network", "testnet, mainnet, devnet", "Network(")
+    refused(error, "unknown network", "testnet, mainnet, testnet-dev, devnet", "Network(")
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -561,7 +561,7 @@ def test_adapter_with_an_unknown_network(adapter: str) -> None:
     llm = build(provider=GOOD, private_key=KEY, network="moonnet")
     with pytest.raises(ConfigurationError) as error:
         use(llm)
-    refused(error, "unknown network 'moonnet'", "testnet, mainnet, devnet")
+    refused(error, "unknown network 'moonnet'", "testnet, mainnet, testnet-dev, devnet")
 
 
 @pytest.mark.usefixtures("no_env_keys")

@@ -389,13 +389,25 @@ def _reconcile(ctx: Context, state: FundingState, service: Service) -> Flow[tupl
     usable = account.usable if account else 0
     reported = None
     if account is not None and account.acknowledged:
-        reported = yield from unsettled_fee(ctx, service)  # None: the provider cannot tell, count 0
-    unsettled = plausible_unsettled(reported, usable)
+        reported = yield from unsettled_fee(ctx, service)  # None: the provider cannot tell
+    if reported is None:  # like the SDK's cached fee: what we know we were billed and have not seen settled
+        unsettled = plausible_unsettled(_local_unsettled(state.tally(service.provider)), usable)
+    else:
+        unsettled = plausible_unsettled(reported, usable)
     if reported is not None and unsettled != reported:
         _anomaly(state, service.provider, reported, usable)
     tally = Tally(usable, unsettled, 0, account is not None, time.monotonic())
     state.set_tally(service.provider, tally)
     return tally, reported is not None and unsettled != reported
+
+
+def _local_unsettled(previous: Tally | None) -> int:
+    """The unsettled fee by our own tally: the last known unsettled fee plus the fees counted since.
+
+    Used when ``/unsettledfee`` fails (0 would under-fund a sub-account the provider is about to settle from).
+    It may count fees the provider settled meanwhile twice, which only errs towards funding.
+    """
+    return 0 if previous is None else previous.unsettled + previous.local
 
 
 def plausible_unsettled(reported: int | None, usable: int) -> int:

@@ -1,7 +1,9 @@
 """The networks zerog-compute can talk to: chain id, RPC URL and contract addresses.
 
 ``resolve_network`` applies the fallbacks: the ``network=`` argument, else ``$ZG_NETWORK``, else
-testnet; ``rpc_url=`` else ``$ZG_RPC_URL`` else the network's default (``$ZG_RPC_URL`` never
+testnet (``"testnet"`` means the SDK's ``testnetDev`` contracts, :data:`TESTNET_DEV`, when ``$ZG_DEV_MODE`` or
+``$NEXT_PUBLIC_ZG_DEV_MODE`` is ``true`` or ``1``, as in the SDK; ``"testnet-dev"`` names them always);
+``rpc_url=`` else ``$ZG_RPC_URL`` else the network's default (``$ZG_RPC_URL`` never
 replaces the RPC of an explicit ``Network(...)`` object, unless that object has none: one restored
 from a serialised form or a pickle, which never carry RPC URLs). ``"devnet"`` reads the JSON
 description written by ``zerog-devnet up`` (``$ZG_DEVNET_FILE``, default ``~/.zerog/devnet.json``).
@@ -59,7 +61,23 @@ MAINNET = Network(
     fine_tuning="0x4e3474095518883744ddf135b7E0A23301c7F9c0",
     explorer="https://chainscan.0g.ai",
 )
-NETWORKS = {"testnet": TESTNET, "mainnet": MAINNET}
+TESTNET_DEV = Network(
+    name="testnet-dev",
+    chain_id=16602,
+    rpc_url="https://evmrpc-testnet.0g.ai",
+    ledger="0x815B93ab4Ba4BDF530dbF1552649a3c534F8BbF7",
+    inference="0x41bD7Ac5c19000A974D5c192bcd5FB67b56C85c5",
+    fine_tuning="0x4e4158DF35CfdC0ac63264D3E112F5B8E9a5c569",
+    explorer="https://chainscan-galileo.0g.ai",
+)
+"""The SDK's ``testnetDev`` contracts: the same chain as testnet, the 0G team's development deployment."""
+NETWORKS = {"testnet": TESTNET, "mainnet": MAINNET, "testnet-dev": TESTNET_DEV}
+ENV_DEV_MODE = ("ZG_DEV_MODE", "NEXT_PUBLIC_ZG_DEV_MODE")
+
+
+def dev_mode() -> bool:
+    """The SDK's ``isDevMode()``: ``$ZG_DEV_MODE`` or ``$NEXT_PUBLIC_ZG_DEV_MODE`` is ``true`` or ``1``."""
+    return any(os.environ.get(name) in ("true", "1") for name in ENV_DEV_MODE)
 
 
 def devnet_file() -> Path:
@@ -109,6 +127,8 @@ def resolve_network(network: str | Network | None = None, rpc_url: str | None = 
         resolved = chosen
     elif chosen == "devnet":
         resolved = devnet_network()
+    elif chosen == "testnet" and dev_mode():  # the SDK picks testnetDev on chain 16602 in dev mode
+        resolved = TESTNET_DEV
     elif isinstance(chosen, str) and chosen in NETWORKS:
         resolved = NETWORKS[chosen]
     else:

@@ -27,10 +27,26 @@ def fee_for(service: Service, route: str, data: dict[str, Any], request_body: by
         return count(usage, "prompt_tokens") * service.input_price
     if route == "/images/generations":
         return _image_count(request_body) * service.output_price
-    seconds = usage.get("seconds") if usage.get("type") == "duration" else data.get("duration")
-    if isinstance(seconds, (int, float)) and seconds > 0:
+    seconds = _speech_seconds(usage, data)
+    if seconds is not None:
         return max(int(min(seconds, 356_400) + 0.5), 1) * service.input_price
     return count(usage, "input_tokens") * service.input_price + count(usage, "output_tokens") * service.output_price
+
+
+def _speech_seconds(usage: dict[str, Any], data: dict[str, Any]) -> float | None:
+    """The seconds a transcription is billed for, or None when it is billed by tokens.
+
+    Like the SDK and the broker: by duration when ``usage.type`` is ``"duration"``, or is not ``"tokens"`` and
+    ``usage.seconds`` is positive (whisper sends ``seconds`` without a ``type``); else the top-level
+    ``duration`` of a ``verbose_json`` answer.
+    """
+    kind = usage.get("type")
+    if kind == "tokens":
+        return None
+    seconds = usage.get("seconds") if kind == "duration" or "seconds" in usage else data.get("duration")
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0:
+        return float(seconds)
+    return None
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +15,11 @@ from ._context import Context
 from ._io import Flow, Http, loads_json
 from .errors import ConfigurationError, ContractRevertError, ProviderError, ServiceNotFoundError
 
+log = logging.getLogger(__name__)
+
 PAGE = 50
+CATALOG_MAX_BYTES = 5 * 1024 * 1024
+"""A provider's ``/v1/models`` answer is read up to this size (the SDK's cap)."""
 VERIFIABLE = frozenset({"OpML", "TeeML", "ZKML"})
 
 
@@ -64,6 +69,12 @@ class Service(BaseModel):
         except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's recursion limit
             return {}
         return parsed if isinstance(parsed, dict) else {}
+
+    @property
+    def multi_model(self) -> bool:
+        """``additionalInfo.MultiModel`` is true: the provider serves a catalog (``GET /v1/models``) beyond
+        :attr:`model`, its on-chain default."""
+        return self.info.get("MultiModel") is True
 
     @property
     def verifiable(self) -> bool:
@@ -130,7 +141,11 @@ def list_services(
     verifiable_only: bool = False,
     include_unacknowledged: bool = False,
 ) -> Flow[list[Service]]:
-    """Every registered service (all pages), filtered."""
+    """Every registered service (all pages), filtered.
+
+    ``model`` matches the on-chain default model, and any model in the catalog of a multi-model provider
+    (asked of its ``/v1/models``; a provider whose catalog cannot be read is left out, with a log line).
+    """
     found: list[Service] = []
     offset = 0
     while True:
@@ -141,16 +156,32 @@ def list_services(
             break
     for service in found:
         ctx.services.put(service.provider.lower(), service)
-    return list(_filter(found, service_type, model, verifiable_only, include_unacknowledged))
+    listed = list(_filter(found, service_type, verifiable_only, include_unacknowledged))
+    if model is None:
+        return listed
+    serving = []
+    for service in listed:
+        if service.model == model or (service.multi_model and model in (yield from _catalog(service))):
+            serving.append(service)
+    return serving
+
+
+def _catalog(service: Service) -> Flow[set[str]]:
+    """The model ids a multi-model provider lists at ``/v1/models`` (empty when it cannot be read)."""
+    try:
+        response = yield Http("GET", service.url.rstrip("/") + "/v1/models", timeout=10.0, max_bytes=CATALOG_MAX_BYTES)
+        data = loads_json(response.content)["data"] if response.status == 200 else []
+        return {item["id"] for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)}
+    except Exception as exc:  # a provider that cannot answer is not listed for the model, nothing more
+        log.info("the model catalog of %s could not be read: %s", service.provider, exc.__class__.__name__)
+        return set()
 
 
 def _filter(
-    services: Iterable[Service], service_type: str | None, model: str | None, verifiable_only: bool, include_unack: bool
+    services: Iterable[Service], service_type: str | None, verifiable_only: bool, include_unack: bool
 ) -> Iterable[Service]:
     for service in services:
         if service_type is not None and service.service_type != service_type:
-            continue
-        if model is not None and service.model != model:
             continue
         if verifiable_only and not service.verifiable:
             continue

@@ -2,7 +2,10 @@
 
 The SDK's rules (verifiable service, acknowledged TEE signer, parseable ``additionalInfo``, expected signer,
 EIP-191 recovery) come first; on top of them this module checks that the signed text is bound to the bytes
-actually exchanged (``sha256hex(request):sha256hex(response)``), which the SDK does not do.
+actually exchanged (``sha256hex(request):sha256hex(response)``), which the SDK does not do. The response hash
+decides: a wrong one is always ``content_mismatch``; a request hash that differs alone is a provider that
+rewrote the request before forwarding and signing it (production brokers do), reported ``verified`` with
+``request_bound=False`` and a note.
 """
 
 from __future__ import annotations
@@ -52,10 +55,13 @@ class Verdict(str, Enum):
     """The outcome of verifying one response."""
 
     verified = "verified"
+    """The expected key signed a hash of this response (and of this request, unless ``request_bound`` is False:
+    the provider signed the request it forwarded after rewriting it)."""
     signed_unbound = "signed_unbound"
     """The right key signed a text that does not bind this exchange (no checkable hashes of it)."""
     invalid_signature = "invalid_signature"
     content_mismatch = "content_mismatch"
+    """The right key signed a response hash that is not this response's."""
     not_verifiable = "not_verifiable"
     unavailable = "unavailable"
     pending = "pending"
@@ -122,9 +128,12 @@ class VerificationResult(BaseModel):
     recovered_signer: str | None = None
     signed_text: str | None = None
     content_bound: bool | None = None
-    """True: the signed hashes match our bytes; False: one differs; None: the text binds nothing checkable."""
+    """True: both signed hashes match our bytes; False: one differs; None: the text binds nothing checkable."""
     request_bound: bool | None = None
+    """Whether the signed request hash is that of the bytes sent. False on a ``verified`` result: the provider
+    rewrote the request before forwarding it and signed what it forwarded (the detail says so)."""
     response_bound: bool | None = None
+    """Whether the signed response hash is that of the bytes received: False is always ``content_mismatch``."""
     detail: str = ""
 
     @property
@@ -304,17 +313,28 @@ def content_binding(
 # the verdict
 
 
-def _mismatch_detail(request_ok: bool | None, response_ok: bool | None) -> str:
-    if response_ok is False and request_ok is False:
+REWRITTEN_REQUEST = (
+    "the signed request hash differs from the request sent: the provider rewrote the request before forwarding "
+    "it (production brokers inject stream_options, fill in the model, strip or add fields) and signed what it "
+    "forwarded, so the signature binds this response but not the exact request"
+)
+"""The note on a ``verified`` result whose ``request_bound`` is False."""
+
+
+def _mismatch_detail(request_ok: bool | None) -> str:
+    if request_ok is False:
         return "neither the request hash nor the response hash matches the bytes exchanged"
-    if response_ok is False:
-        return "the signed response hash differs from the response received"
-    return "the signed request hash differs from the request sent (the provider may have rewritten the request)"
+    return "the signed response hash differs from the response received"
 
 
 def _unbound_detail(request_ok: bool | None, missing_images: str | None) -> str:
     if request_ok is None:
         return "the signed text is not sha256(request):sha256(response): it binds nothing of this exchange"
+    if request_ok is False:
+        reason = "its response part is not a hash"
+        if missing_images:
+            reason = f"the images could not be bound ({missing_images})"
+        return f"the signed request hash differs from the request sent and {reason}: it binds nothing checkable"
     if missing_images is not None:
         return f"the images could not be bound: {missing_images}"
     return "the signed text's response part is not a hash of the response received"
@@ -339,11 +359,14 @@ def _judge_signature(
     request_ok, response_ok = _binding(text, *bodies, missing_images is not None)
     bound = _combine(request_ok, response_ok)
     evidence |= {"content_bound": bound, "request_bound": request_ok, "response_bound": response_ok}
-    if bound is False:
-        detail = f"signed by the TEE signer {expected}, but {_mismatch_detail(request_ok, response_ok)}"
+    if response_ok is False:
+        detail = f"signed by the TEE signer {expected}, but {_mismatch_detail(request_ok)}"
         return VerificationResult(**evidence, verdict=Verdict.content_mismatch, detail=detail)
-    if bound:
+    if response_ok and request_ok:
         detail = f"signed by the TEE signer {expected}; the signed hashes match the request and response"
+        return VerificationResult(**evidence, verdict=Verdict.verified, detail=detail)
+    if response_ok:  # request_ok is False: see REWRITTEN_REQUEST
+        detail = f"signed by the TEE signer {expected}; the signed response hash matches; {REWRITTEN_REQUEST}"
         return VerificationResult(**evidence, verdict=Verdict.verified, detail=detail)
     detail = f"signed by the TEE signer {expected}, but {_unbound_detail(request_ok, missing_images)}"
     return VerificationResult(**evidence, verdict=Verdict.signed_unbound, detail=detail)

@@ -7,6 +7,7 @@ upstream.
 """
 
 from .accounts import DevAccount
+from .broker.timing import PRODUCTION, TimingProfile
 from .chain import Contracts
 from .errors import (
     AnvilNotFound,
@@ -32,9 +33,11 @@ __all__ = [
     "Devnet",
     "DevnetError",
     "NodeModulesMissing",
+    "PRODUCTION",
     "PortInUse",
     "ProviderHandle",
     "ProviderInfo",
     "ProviderSpec",
+    "TimingProfile",
     "__version__",
 ]

@@ -13,8 +13,9 @@ from eth_account import Account
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 OWNER_INDEX = 0
 FIRST_PROVIDER_INDEX = 1
-FIRST_USER_INDEX = 10
+FIRST_USER_INDEX = 20
 TEE_KEY_OFFSET = 1000
+MODEL_TEE_KEY_OFFSET = 2000
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -40,3 +41,8 @@ def dev_account(index: int) -> DevAccount:
 def tee_account(provider_slot: int) -> DevAccount:
     """The TEE signer key of provider ``provider_slot`` (never funded, only signs)."""
     return dev_account(TEE_KEY_OFFSET + provider_slot)
+
+
+def model_tee_account(provider_slot: int) -> DevAccount:
+    """The key of provider ``provider_slot``'s separate model TEE (``TargetTeeAddress``; never funded)."""
+    return dev_account(MODEL_TEE_KEY_OFFSET + provider_slot)

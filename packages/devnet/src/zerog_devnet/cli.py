@@ -56,8 +56,9 @@ def _providers(args: argparse.Namespace) -> list[ProviderSpec]:
     if not args.upstream:
         return list(DEFAULT_PROVIDERS)
     model = args.upstream_model or "upstream-model"
-    return [
-        dataclasses.replace(s, upstream=args.upstream, model=model, upstream_api_key=os.environ.get(ENV_UPSTREAM_KEY))
+    key = os.environ.get(ENV_UPSTREAM_KEY)
+    return [  # the upstream serves one model: no multi-model catalog
+        dataclasses.replace(s, upstream=args.upstream, model=model, upstream_api_key=key, extra_models=())
         if s.service_type == "chatbot"
         else s
         for s in DEFAULT_PROVIDERS

@@ -16,10 +16,12 @@ from typing import Any
 from web3 import Web3
 
 from . import artifacts, chain
-from .accounts import FIRST_PROVIDER_INDEX, FIRST_USER_INDEX, DevAccount, dev_account, tee_account
+from .accounts import FIRST_PROVIDER_INDEX, FIRST_USER_INDEX, DevAccount, dev_account, model_tee_account, tee_account
 from .anvil import CHAIN_ID, AnvilProcess, start_anvil
 from .broker.faults import Faults
 from .broker.runtime import ProviderConfig, ProviderRuntime
+from .broker.separated import SeparatedUpstream
+from .broker.timing import NEVER, ManualClock, SettlementTimer, TimingProfile
 from .broker.upstream import HttpUpstream, ScriptedUpstream, Upstream
 from .errors import ConfigError
 from .router import RouterHandle, routed, start_router
@@ -57,10 +59,26 @@ class ProviderSpec:
     burst: int = 5
     max_concurrent: int = 5
     max_global_concurrent: int = 20
+    rewrite_requests: bool = False
+    """Rewrite every chat request like a production broker (stream_options, model, operator fields, max_tokens)
+    and sign the body forwarded: the client's request hash never matches, its response hash does."""
+    separated: bool = False
+    """The model runs in its own TEE (``additionalInfo.TargetSeparated``), which signs with ``TargetTeeAddress``;
+    no ``ZG-Res-Key``: clients fetch the signature by the completion id."""
+    extra_models: tuple[str, ...] = ()
+    """More models served besides ``model`` (``additionalInfo.MultiModel``; all at the on-chain prices)."""
+    timing: TimingProfile | None = None
+    """Production timing (:data:`~zerog_devnet.broker.timing.PRODUCTION`) on a clock moved by
+    :meth:`ProviderHandle.advance_clock`: account cache, delayed acknowledgement and revocation, settlement
+    timers and minimum."""
 
     def validate(self) -> None:
         if self.service_type not in SERVICE_TYPES:
             raise ConfigError(f"provider {self.name!r}: service_type must be one of {SERVICE_TYPES}")
+        if (self.separated or self.rewrite_requests or self.extra_models) and self.service_type != "chatbot":
+            raise ConfigError(f"provider {self.name!r}: separated, rewrite_requests and extra_models need a chatbot")
+        if self.model in self.extra_models or len(set(self.extra_models)) != len(self.extra_models):
+            raise ConfigError(f"provider {self.name!r}: extra_models must be distinct and differ from model")
         if self.input_price < 0 or self.output_price < 0:
             raise ConfigError(f"provider {self.name!r}: prices must be >= 0 neuron")
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -74,7 +92,16 @@ DEFAULT_PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec("image", "text-to-image", "zerog-devnet/scripted-image", input_price=0, output_price=10**15),
     ProviderSpec("speech", "speech-to-text", "zerog-devnet/scripted-whisper", input_price=10**13, output_price=0),
     ProviderSpec("embed", "embedding", "zerog-devnet/scripted-embed", input_price=20_000_000_000, output_price=0),
+    ProviderSpec("rewriter", model="zerog-devnet/rewritten-chat", rewrite_requests=True),
+    ProviderSpec("separated", model="zerog-devnet/separated-chat", separated=True),
+    ProviderSpec(
+        "multi",
+        model="zerog-devnet/multi-chat",
+        extra_models=("zerog-devnet/multi-chat-mini", "zerog-devnet/multi-chat-code"),
+    ),
 )
+"""The kinds real networks have: three plain chat providers, image, speech and embedding, a broker that rewrites
+requests, a separated model TEE and a multi-model catalog."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +127,7 @@ class ProviderHandle:
         self.info = info
         self.runtime = runtime
         self.running = True
+        self.timer: SettlementTimer | None = None
 
     @property
     def faults(self) -> Faults:
@@ -108,6 +136,14 @@ class ProviderHandle:
     def settle_now(self) -> dict[str, Any]:
         """Run one settlement round immediately and return its summary."""
         return self._net.host.call(self.runtime.settler.settle_once())
+
+    def advance_clock(self, seconds: float) -> dict[str, Any] | None:
+        """Move a timed provider's clock (``ProviderSpec(timing=...)``): cached accounts age, and when a
+        settlement round falls due it runs now; its summary is returned (None when none was due)."""
+        if self.timer is None:
+            raise ConfigError(f"provider {self.info.name!r} has no timing profile: ProviderSpec(timing=PRODUCTION)")
+        self.timer.clock.advance(seconds)
+        return self.settle_now() if self.timer.due() else None
 
     def unsettled(self, user: str) -> int:
         """Unsettled fees this provider holds for ``user`` (neuron)."""
@@ -212,8 +248,10 @@ class Devnet:
 
     def _add_provider(self, slot: int, spec: ProviderSpec, settle_interval: float) -> None:
         wallet, tee = dev_account(FIRST_PROVIDER_INDEX + slot), tee_account(slot)
+        model_tee = model_tee_account(slot) if spec.separated else tee  # only a separated model has its own key
         sock = bind(spec.port)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        multi = {"MultiModel": True, "priceDenomination": "NATIVE"} if spec.extra_models else None
         registration = chain.ServiceRegistration(
             spec.service_type,
             url,
@@ -221,7 +259,7 @@ class Devnet:
             "TeeML",
             spec.input_price,
             spec.output_price,
-            chain.additional_info(tee.address),
+            chain.additional_info(model_tee.address, separated=spec.separated, extra=multi),
             tee.address,
         )
         chain.register_provider(self.w3, self.contracts, wallet.address, registration, acknowledge=spec.acknowledge)
@@ -244,8 +282,22 @@ class Devnet:
             burst=spec.burst,
             max_concurrent=spec.max_concurrent,
             max_global_concurrent=spec.max_global_concurrent,
+            extra_models=spec.extra_models,
+            rewrite_requests=spec.rewrite_requests,
+            separated=spec.separated,
         )
+        if spec.timing is not None:
+            config.account_cache_ttl = spec.timing.account_cache_ttl
+            config.min_settlement_fee = spec.timing.min_settlement_fee
+            config.settle_interval = NEVER
         runtime = ProviderRuntime(config, _upstream(spec))
+        if spec.separated:
+            runtime.upstream = SeparatedUpstream(runtime.upstream, model_tee.private_key, runtime.faults)
+        timer = None
+        if spec.timing is not None:
+            clock = ManualClock()
+            runtime.clock = clock
+            timer = SettlementTimer(clock, spec.timing.settle_interval)
         self.host.serve(runtime, sock)
         info = ProviderInfo(
             spec.name,
@@ -258,7 +310,9 @@ class Devnet:
             tee.address,
             spec.acknowledge,
         )
-        self._providers[spec.name] = ProviderHandle(self, info, runtime)
+        handle = ProviderHandle(self, info, runtime)
+        handle.timer = timer
+        self._providers[spec.name] = handle
 
     def register_external(
         self,

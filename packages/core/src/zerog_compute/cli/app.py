@@ -48,7 +48,7 @@ def _add_globals(parser: argparse.ArgumentParser, *, root: bool) -> None:
     group = parser.add_argument_group("global options")
     group.add_argument(
         "--network",
-        choices=("testnet", "mainnet", "devnet"),
+        choices=("testnet", "mainnet", "testnet-dev", "devnet"),
         default=default(None),
         help="the 0G network (default: $ZG_NETWORK, else testnet)",
     )
@@ -138,7 +138,7 @@ def _provider_commands(sub: Any) -> None:
         "health (GET /v1/models answered within 2 s). Works without a private key.",
     )
     p.add_argument("--type", metavar="T", help="service type: chatbot, text-to-image, speech-to-text, embedding, ...")
-    p.add_argument("--model", metavar="M", help="only providers whose on-chain model is M")
+    p.add_argument("--model", metavar="M", help="only providers serving M (on-chain model or multi-model catalog)")
     p.add_argument("--verifiable", action="store_true", help="only TEE-verifiable providers")
     p.add_argument("--all", action="store_true", help="include providers whose TEE signer is not acknowledged")
     p.add_argument("--no-health", action="store_true", help="skip the health checks")

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import paths, signing
+from . import paths, separated, signing
 from .common import Rejected, error
 from .connection import ConnectionControl
 from .proxy import authenticate, handle_billed
@@ -33,6 +33,8 @@ def build_app(rt: ProviderRuntime) -> Any:
         kind, route = paths.classify(request.url.path)
         if kind == "billed":
             return await handle_billed(rt, request, route)
+        if kind == "signature" and rt.config.separated:  # the model's TEE signed: ask it
+            return await separated.forward_signature(rt, paths.signature_chat_id(request.url.path), request)
         if kind == "signature":
             return _signature(rt, paths.signature_chat_id(request.url.path))
         if kind == "image" and request.method in ("GET", "HEAD"):
@@ -51,7 +53,9 @@ def build_app(rt: ProviderRuntime) -> Any:
         return JSONResponse({"userAddress": token.address, "unsettledFee": str(rt.fees.unsettled(token.address))})
 
     async def models(_request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [await _model_entry(rt)]})
+        attested = await rt.tee_signer_acknowledged()
+        entries = [_model_entry(rt, model, attested) for model in rt.config.catalog]
+        return JSONResponse({"object": "list", "data": entries})
 
     async def quote(_request: Request) -> Response:
         body = json.dumps(_quote(rt), sort_keys=True)
@@ -90,13 +94,13 @@ def _image(rt: ProviderRuntime, ref: tuple[str, str] | None) -> Response:
     return Response(images[index], media_type="image/png")
 
 
-async def _model_entry(rt: ProviderRuntime) -> dict[str, Any]:
+def _model_entry(rt: ProviderRuntime, model: str, attested: bool) -> dict[str, Any]:
     cfg = rt.config
     pricing: dict[str, str] = {"prompt": str(cfg.input_price), "completion": str(cfg.output_price)}
     if cfg.service_type == "text-to-image":
         pricing = {"prompt": "0", "completion": "0", "image": str(cfg.output_price)}
     entry: dict[str, Any] = {
-        "id": cfg.model,
+        "id": model,
         "object": "model",
         "created": int(time.time()),
         "owned_by": "zerog-devnet",
@@ -105,7 +109,7 @@ async def _model_entry(rt: ProviderRuntime) -> dict[str, Any]:
         "max_completion_tokens": cfg.max_completion_tokens,
         "pricing": pricing,
         "verifiability": "TeeML",
-        "tee_attested": await rt.tee_signer_acknowledged(),
+        "tee_attested": attested,
         "tee_verifier": "cryptopilot",
         "rate_limits": {"requests_per_minute": cfg.rpm},
     }

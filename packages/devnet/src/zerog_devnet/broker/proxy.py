@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from . import billing, connection, tokens
+from . import billing, connection, rewrite, tokens
 from .common import Billed, Rejected, error
 from .respond import complete, passthrough_error, stream_response
 from .runtime import AccountRecord, ProviderRuntime
@@ -74,11 +74,13 @@ def rewrite_chat_body(rt: ProviderRuntime, user: str, body: bytes) -> bytes:
     model = request.get("model")
     if model is None:
         request["model"], changed = rt.config.model, True
-    elif model != rt.config.model:
+    elif model not in rt.config.catalog:
         _note_model_mismatch(rt, user)
-        accepted = json.dumps([rt.config.model])
+        accepted = json.dumps(list(rt.config.catalog))
         message = f'prepare HTTP request: model not supported: requested "{model}", accepted: {accepted}'
         raise Rejected(error(400, message))
+    if rt.config.rewrite_requests:
+        request, changed = rewrite.production_rewrite(request, model=rt.config.model), True
     if request.get("stream") is True and "include_usage" not in (request.get("stream_options") or {}):
         request["stream_options"] = {**(request.get("stream_options") or {}), "include_usage": True}
         changed = True
@@ -100,15 +102,22 @@ async def check_account(rt: ProviderRuntime, user: str, account: AccountRecord |
         raise Rejected(error(400, f"validate request: {message}"))
     if not await rt.tee_signer_acknowledged():
         raise Rejected(error(400, "validate request: service not acknowledge the tee signer"))
-    problem = billing.admission_error(
+    problem = _admission_problem(rt, user, account, estimated)
+    if problem and rt.config.account_cache_ttl > 0:  # the broker re-syncs the account once before refusing
+        fresh = await rt.get_account(user, fresh=True)
+        problem = _admission_problem(rt, user, fresh, estimated) if fresh else problem
+    if problem:
+        raise Rejected(error(400, f"validate request: {problem}"))
+
+
+def _admission_problem(rt: ProviderRuntime, user: str, account: AccountRecord, estimated: int) -> str | None:
+    return billing.admission_error(
         lock_balance=account.lock_balance,
         unsettled=rt.fees.unsettled(user),
         estimated_fee=estimated,
         minimum_locked=rt.config.minimum_locked_balance,
         provider=rt.config.address,
     )
-    if problem:
-        raise Rejected(error(400, f"validate request: {problem}"))
 
 
 def forward_headers(request: Request) -> dict[str, str]:

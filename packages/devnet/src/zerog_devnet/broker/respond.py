@@ -38,7 +38,7 @@ def response_headers(rt: ProviderRuntime, upstream: UpstreamResponse, billed: Bi
     headers["X-Accel-Buffering"] = "no"
     headers["Provider"] = rt.config.address
     headers["Access-Control-Expose-Headers"] = "Provider,content-encoding,ZG-Res-Key"
-    if not rt.faults.state.missing_res_key:
+    if not rt.faults.state.missing_res_key and not rt.config.separated:  # a separated model's id is the key
         headers["ZG-Res-Key"] = billed.chat_id
     headers.update(billed.headers)
     return headers
@@ -46,6 +46,8 @@ def response_headers(rt: ProviderRuntime, upstream: UpstreamResponse, billed: Bi
 
 def sign_and_store(rt: ProviderRuntime, billed: Billed, text: str) -> None:
     """Sign ``text`` with the TEE key (or a wrong key, under fault) and cache it by chat id."""
+    if rt.config.separated:  # the model's own TEE signed what it sent (see ``separated``)
+        return
     state = rt.faults.state
     if state.sign_other_content:
         head, _, _ = text.partition(":")
@@ -113,7 +115,7 @@ def stream_response(
                 if line.startswith(b":"):
                     continue
                 if line.startswith(b"data: ") and line.strip() != b"data: [DONE]":
-                    line = _rewrite_sse_line(line, billed.chat_id)
+                    line = line if rt.config.separated else _rewrite_sse_line(line, billed.chat_id)
                     data_lines += 1
                     if 0 <= cut_after < data_lines:
                         connection.cut(request.scope, reset=False)
@@ -158,7 +160,7 @@ def complete(rt: ProviderRuntime, billed: Billed, upstream: UpstreamResponse, pa
         parsed = json.loads(payload)
     except ValueError:
         parsed = None
-    if billed.route == "/chat/completions" and isinstance(parsed, dict):
+    if billed.route == "/chat/completions" and isinstance(parsed, dict) and not rt.config.separated:
         payload = encode_go_json(sanitise_chat_json(parsed, billed.chat_id))
     fee, text = _fee_and_text(rt, billed, parsed, payload)
     rt.fees.record(billed.user, fee)

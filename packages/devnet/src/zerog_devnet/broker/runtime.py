@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +54,20 @@ class ProviderConfig:
     context_length: int = 8192
     max_completion_tokens: int = 4096
     extra_model_info: dict[str, Any] = field(default_factory=dict)
+    extra_models: tuple[str, ...] = ()
+    """More models this provider serves besides ``model`` (a multi-model provider's catalog)."""
+    rewrite_requests: bool = False
+    """Rewrite every chat request like a production broker and sign what was forwarded (see ``rewrite``)."""
+    separated: bool = False
+    """The model runs in its own TEE, which signs; the broker passes its answers through (see ``separated``)."""
 
     def __repr__(self) -> str:
         return f"ProviderConfig(name={self.name!r}, address={self.address!r}, url={self.url!r})"
+
+    @property
+    def catalog(self) -> tuple[str, ...]:
+        """Every model served: the on-chain default first."""
+        return (self.model, *self.extra_models)
 
     @property
     def tee_address(self) -> str:
@@ -109,12 +121,14 @@ class ProviderRuntime:
         )
         self._account_cache: dict[str, tuple[float, AccountRecord | None]] = {}
         self.settler: Any = None
+        self.clock: Callable[[], float] = time.monotonic
+        """What the account cache reads time from (a ``timing.ManualClock`` under a timing profile)."""
 
-    async def get_account(self, user: str) -> AccountRecord | None:
-        """Read the user's sub-account (``None`` when it does not exist)."""
+    async def get_account(self, user: str, *, fresh: bool = False) -> AccountRecord | None:
+        """Read the user's sub-account (``None`` when it does not exist), from the cache unless ``fresh``."""
         key = user.lower()
         cached = self._account_cache.get(key)
-        if cached and time.monotonic() - cached[0] < self.config.account_cache_ttl:
+        if cached and not fresh and self.clock() - cached[0] < self.config.account_cache_ttl:
             return cached[1]
         try:
             raw = await self.inference.functions.getAccount(
@@ -124,7 +138,7 @@ class ProviderRuntime:
             record = None
         else:
             record = AccountRecord(raw[0], raw[2], raw[3], raw[4], bool(raw[7]), raw[9], raw[10])
-        self._account_cache[key] = (time.monotonic(), record)
+        self._account_cache[key] = (self.clock(), record)
         return record
 
     async def tee_signer_acknowledged(self) -> bool:

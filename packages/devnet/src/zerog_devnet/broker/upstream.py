@@ -124,9 +124,11 @@ class ScriptedUpstream:
         return _error(404, f"scripted model does not serve {path}")
 
     def _chat(self, request: dict[str, Any]) -> UpstreamResponse:
+        asked = request.get("model")
+        model = asked if isinstance(asked, str) and asked else self.model  # the broker admitted it (its catalog)
         if not request.get("stream"):
-            return _json(200, scripted.chat_completion(request, model=self.model))
-        chunks = scripted.chat_completion_chunks(request, model=self.model)
+            return _json(200, scripted.chat_completion(request, model=model))
+        chunks = scripted.chat_completion_chunks(request, model=model)
         options = request.get("stream_options") or {}
         if not options.get("include_usage"):
             chunks = [c for c in chunks if c.get("choices")]

@@ -18,6 +18,7 @@ from web3 import Web3
 from . import artifacts, chain
 from .accounts import FIRST_PROVIDER_INDEX, FIRST_USER_INDEX, DevAccount, dev_account, tee_account
 from .anvil import CHAIN_ID, AnvilProcess, start_anvil
+from .broker import teetls
 from .broker.faults import Faults
 from .broker.runtime import ProviderConfig, ProviderRuntime
 from .broker.upstream import HttpUpstream, ScriptedUpstream, Upstream
@@ -57,10 +58,15 @@ class ProviderSpec:
     burst: int = 5
     max_concurrent: int = 5
     max_global_concurrent: int = 20
+    tee_tls: bool = False
+    """A TeeTLS (centralized) provider: its upstream is served over HTTPS with a certificate made at start,
+    and it signs routing proofs with that certificate's fingerprint (``zerog_devnet.broker.teetls``)."""
 
     def validate(self) -> None:
         if self.service_type not in SERVICE_TYPES:
             raise ConfigError(f"provider {self.name!r}: service_type must be one of {SERVICE_TYPES}")
+        if self.tee_tls and self.service_type == "text-to-image":
+            raise ConfigError(f"provider {self.name!r}: brokers sign no routing proof for images; tee_tls is refused")
         if self.input_price < 0 or self.output_price < 0:
             raise ConfigError(f"provider {self.name!r}: prices must be >= 0 neuron")
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -74,6 +80,7 @@ DEFAULT_PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec("image", "text-to-image", "zerog-devnet/scripted-image", input_price=0, output_price=10**15),
     ProviderSpec("speech", "speech-to-text", "zerog-devnet/scripted-whisper", input_price=10**13, output_price=0),
     ProviderSpec("embed", "embedding", "zerog-devnet/scripted-embed", input_price=20_000_000_000, output_price=0),
+    ProviderSpec("teetls", model="zerog-devnet/teetls-chat", tee_tls=True),
 )
 
 
@@ -214,6 +221,8 @@ class Devnet:
         wallet, tee = dev_account(FIRST_PROVIDER_INDEX + slot), tee_account(slot)
         sock = bind(spec.port)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        upstream = _upstream(spec)
+        tls = teetls.TlsUpstream(upstream, bind(0)) if spec.tee_tls else None
         registration = chain.ServiceRegistration(
             spec.service_type,
             url,
@@ -221,7 +230,7 @@ class Devnet:
             "TeeML",
             spec.input_price,
             spec.output_price,
-            chain.additional_info(tee.address),
+            chain.additional_info(tee.address, extra=teetls.additional_info() if tls else None),
             tee.address,
         )
         chain.register_provider(self.w3, self.contracts, wallet.address, registration, acknowledge=spec.acknowledge)
@@ -245,7 +254,11 @@ class Devnet:
             max_concurrent=spec.max_concurrent,
             max_global_concurrent=spec.max_global_concurrent,
         )
-        runtime = ProviderRuntime(config, _upstream(spec))
+        if tls is not None:
+            self.host.call(tls.start())
+            config.provider_identity = teetls.DEFAULT_IDENTITY
+            config.extra_model_info.update(teetls.model_info(teetls.DEFAULT_IDENTITY, tls.serving_domain))
+        runtime = ProviderRuntime(config, tls or upstream)
         self.host.serve(runtime, sock)
         info = ProviderInfo(
             spec.name,
@@ -269,11 +282,13 @@ class Devnet:
         model: str = "zerog-devnet/external",
         input_price: int = 10**11,
         output_price: int = 2 * 10**11,
+        additional_info: dict[str, Any] | None = None,
     ) -> ProviderInfo:
         """Register a provider served by someone else at ``url`` (e.g. a test's hostile server), acknowledged.
 
         It takes the last free provider wallet; the registration is an ordinary ``addOrUpdateService``, so clients
         find it by discovery. The devnet does not serve or settle it, and ``revert`` forgets it with the chain.
+        ``additional_info`` adds keys to its on-chain additionalInfo (e.g. ``teetls.additional_info()``).
         """
         slot = MAX_PROVIDERS - 1
         if slot < len(self._providers):
@@ -286,7 +301,7 @@ class Devnet:
             "TeeML",
             input_price,
             output_price,
-            chain.additional_info(tee.address),
+            chain.additional_info(tee.address, extra=additional_info),
             tee.address,
         )
         chain.register_provider(self.w3, self.contracts, wallet.address, registration, acknowledge=True)

@@ -53,6 +53,8 @@ class ProviderConfig:
     context_length: int = 8192
     max_completion_tokens: int = 4096
     extra_model_info: dict[str, Any] = field(default_factory=dict)
+    provider_identity: str | None = None
+    """Set for a TeeTLS (centralized) provider: the identity its routing proofs name."""
 
     def __repr__(self) -> str:
         return f"ProviderConfig(name={self.name!r}, address={self.address!r}, url={self.url!r})"

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zerog_devnet import ConfigError, Devnet, NodeModulesMissing, PortInUse, ProviderSpec
+from zerog_devnet import DEFAULT_PROVIDERS, ConfigError, Devnet, NodeModulesMissing, PortInUse, ProviderSpec
 from zerog_devnet.chain import contract
 
 from .conftest import make_auth
@@ -101,7 +101,7 @@ def test_cli_up_prints_a_table_writes_the_description_and_stops_cleanly(tmp_path
         lines = [proc.stdout.readline() for _ in range(3)]
         assert lines[0].startswith("zerog devnet ready in")
         data = json.loads(description.read_text())
-        assert data["chain_id"] == 31337 and len(data["providers"]) == 6
+        assert data["chain_id"] == 31337 and len(data["providers"]) == len(DEFAULT_PROVIDERS)
         chat = next(p for p in data["providers"] if p["name"] == "chat-a")
         assert httpx.get(f"{chat['url']}/v1/models").json()["data"][0]["id"] == chat["model"]
     finally:

@@ -63,7 +63,8 @@ def test_providers_are_registered_staked_and_acknowledged(devnet: Devnet) -> Non
             "TeeML",
         )
         assert service[9] == info.tee_signer and service[10] is True
-        assert json.loads(service[8])["TargetSeparated"] is False
+        additional = json.loads(service[8])
+        assert additional["TargetSeparated"] is (additional.get("ProviderType") == "centralized")  # TeeTLS: forced
 
 
 def test_models_and_quote(devnet: Devnet) -> None:

@@ -220,7 +220,10 @@ def _complete(
     record = record_for(prepared, result.headers, data)
     ctx.funding.record_fee(prepared.service.provider, record.fee)
     images = payloads.decoded_images(data) if call.route == "/images/generations" else None
-    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, result.content, images)
+    live = ctx.check_upstream_certificate
+    yield from signatures.settle(
+        ctx.verification, prepared.service, record, prepared.body, result.content, images, live_certificate=live
+    )
     return Completed(result.content, data, record)
 
 
@@ -260,7 +263,10 @@ def _stream(
     if progress is not None:
         progress.latency_ms = record.latency_ms
     ctx.funding.record_fee(provider, record.fee)
-    yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, state.sha256())
+    live = ctx.check_upstream_certificate
+    yield from signatures.settle(
+        ctx.verification, prepared.service, record, prepared.body, state.sha256(), live_certificate=live
+    )
     for chunk in last:
         yield from _emit(chunk, progress)
 

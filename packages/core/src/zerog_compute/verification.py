@@ -39,6 +39,7 @@ __all__ = [
     "expected_signer",
     "expected_text",
     "recover_signer",
+    "routing_checked",
     "verifiability_problem",
 ]
 
@@ -415,10 +416,10 @@ def evaluate(
         return VerificationResult(**base, verdict=Verdict.unavailable, detail=detail)
     missing = _missing_images(service, images, images_problem)
     result = _judge_signature(base, *fields, (request_body, response_body, images), missing)
-    return _routing_checked(result, service)
+    return routing_checked(result, service)
 
 
-def _routing_checked(result: VerificationResult, service: ServiceInput) -> VerificationResult:
+def routing_checked(result: VerificationResult, service: ServiceInput) -> VerificationResult:
     """A verified answer of a TeeTLS provider must also carry a routing proof that matches the chain."""
     if result.verdict is not Verdict.verified or result.signed_text is None:
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from zerog_compute import routing_proof
+from zerog_compute._io import PeerCertificate
+from zerog_compute._tls_probe import ProbeRefused, vetted_address
 from zerog_compute.errors import VerificationError
 from zerog_compute.routing_proof import TlsTarget, certificate_fingerprint, tls_target
 from zerog_compute.verification import Verdict, VerificationResult, evaluate
@@ -138,3 +141,34 @@ def test_tls_target_lets_only_the_providers_own_host_be_private(domain: str, tar
 )
 def test_tls_target_refuses_what_is_not_a_host(domain: object) -> None:
     assert isinstance(tls_target(domain, PROVIDER), str)
+
+
+def _infos(*addresses: str) -> list[tuple[object, ...]]:
+    return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 443)) for a in addresses]
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ("127.0.0.1",),
+        ("10.0.0.7",),
+        ("169.254.169.254",),
+        ("::1",),
+        ("::ffff:127.0.0.1",),
+        ("224.0.0.1",),
+        ("100.64.0.1",),
+        ("8.8.8.8", "192.168.1.1"),
+        ("fe80::1%eth0",),
+    ],
+)
+def test_the_probe_refuses_any_address_that_is_not_public(addresses: tuple[str, ...]) -> None:
+    with pytest.raises(ProbeRefused, match="not a public address"):
+        vetted_address(PeerCertificate("api.example", 443), _infos(*addresses))
+
+
+def test_the_probe_connects_to_a_vetted_public_address_or_the_providers_own_host() -> None:
+    assert vetted_address(PeerCertificate("api.example", 443), _infos("8.8.8.8", "2001:4860::8888")) == "8.8.8.8"
+    own = PeerCertificate("127.0.0.1", 9443, public_only=False)
+    assert vetted_address(own, _infos("127.0.0.1")) == "127.0.0.1"
+    with pytest.raises(ProbeRefused, match="no address"):
+        vetted_address(own, [])

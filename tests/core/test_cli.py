@@ -218,7 +218,7 @@ def test_providers_list(cli: Run, funded: Devnet, chat_a: str, monkeypatch: pyte
     assert (speech["input_price"], speech["output_price"], speech["price_unit"]) == ("0.00001", None, "per second")
 
     chats = cli("providers", "list", "--type", "chatbot", "--verifiable", "--json").json()
-    assert {p["provider"] for p in chats} == {provider(funded, n) for n in ("chat-a", "chat-b", "chat-c")}
+    assert {p["provider"] for p in chats} == {p.address for p in funded.providers if p.service_type == "chatbot"}
     table = cli("providers", "list", "--type", "text-to-image").out
     assert provider(funded, "image") in table and "per image" in table and chat_a not in table
 

@@ -15,7 +15,7 @@ ASK = [{"role": "user", "content": "What is 2 + 3?"}]
 
 async def test_discovery(azg: AsyncZeroG, devnet: Devnet) -> None:
     services = await azg.services.list(service_type="chatbot")
-    assert {s.provider for s in services} == {provider(devnet, n) for n in ("chat-a", "chat-b", "chat-c")}
+    assert {s.provider for s in services} == {p.address for p in devnet.providers if p.service_type == "chatbot"}
     service = await azg.services.get(provider(devnet))
     assert service.url == devnet.provider("chat-a").info.url
     models = await azg.services.models(provider(devnet))

@@ -208,11 +208,12 @@ def test_unknown_format_is_signed_unbound_not_verified() -> None:
 
 
 def test_routing_proof_checks_the_first_two_hashes() -> None:
+    teetls = service(additional_info=info(ProviderType="centralized", ProviderIdentity="openai"))
     good = f"{SIGNED_TEXT}:centralized:openai:{'cd' * 32}"
-    result = run(text=good, signature=sign(good))
+    result = run(text=good, signature=sign(good), service=teetls)
     assert result.verdict is Verdict.verified and result.content_bound is True
     bad = f"{sha(REQUEST)}:{sha(b'x')}:centralized:openai:{'cd' * 32}"
-    assert run(text=bad, signature=sign(bad)).verdict is Verdict.content_mismatch
+    assert run(text=bad, signature=sign(bad), service=teetls).verdict is Verdict.content_mismatch
 
 
 def test_image_format() -> None:

@@ -64,7 +64,8 @@ def test_providers_are_registered_staked_and_acknowledged(devnet: Devnet) -> Non
         )
         assert service[9] == info.tee_signer and service[10] is True
         config, additional = devnet.provider(info.name).runtime.config, json.loads(service[8])
-        assert additional["TargetSeparated"] is config.separated
+        centralized = additional.get("ProviderType") == "centralized"  # TeeTLS: brokers force TargetSeparated
+        assert additional["TargetSeparated"] is (config.separated or centralized)
         assert (additional["TargetTeeAddress"] not in ("", info.tee_signer)) is config.separated
         assert additional.get("MultiModel", False) is bool(config.extra_models)
 

@@ -6,7 +6,7 @@ to a snapshot (and the providers and the Router emulator reset) after every bloc
 
 Environment, as a user has it after ``zerog-devnet up``: ``ZG_NETWORK=devnet``, ``ZG_DEVNET_FILE`` (this
 devnet's description) and ``ZG_PRIVATE_KEY`` = a devnet user with a 30 0G ledger and a 2 0G sub-account with
-each of the six providers. The working directory is a fresh temporary directory.
+each of the devnet's providers. The working directory is a fresh temporary directory.
 
 Directives: an HTML comment on the last non-blank line before the fence, e.g.
 ``<!-- snippet: skip reason="needs a funded testnet key" -->``:

@@ -72,6 +72,8 @@ class Context:
     signer: Wallet | None
     verification: VerificationPolicy = "warn"
     timeout: float = 60.0
+    check_upstream_certificate: bool = False
+    """Opt-in: compare a TeeTLS routing proof's fingerprint with the upstream's live certificate."""
     ledger: Contract = field(init=False)
     inference: Contract = field(init=False)
     nonces: NonceTracker = field(default_factory=NonceTracker)

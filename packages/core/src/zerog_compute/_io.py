@@ -4,7 +4,8 @@ A *flow* is a generator that yields these requests and receives their results:
 
 * :class:`Rpc` (a JSON-RPC call), :class:`Http` (a request whose answer is read whole), :class:`Sleep`,
   :class:`WaitFor` (sleep until something shared changes), :class:`Lane` (run a sub-flow holding the
-  wallet's transaction lane), :class:`Background` (start a sub-flow and get a future);
+  wallet's transaction lane), :class:`Background` (start a sub-flow and get a future), :class:`PeerCertificate`
+  (the leaf certificate a TLS server presents);
 * for streamed answers: :class:`OpenStream` (send, get the status and headers), :class:`ReadChunk` (the
   next bytes of the open answer) and :class:`Emit` (hand one item to whoever iterates the flow).
 
@@ -117,6 +118,18 @@ class StreamStart:
 @dataclass(frozen=True)
 class ReadChunk:
     """The next bytes of the open answer; ``b""`` once it has ended (the runner closes it then)."""
+
+
+@dataclass(frozen=True)
+class PeerCertificate:
+    """Open a TLS connection to ``host``:``port`` and return the DER leaf certificate it presents (nothing is
+    sent over it). ``public_only`` refuses any resolved address that is not globally routable (SSRF);
+    ``timeout`` bounds resolving, connecting and the handshake each. Performed by :mod:`._tls_probe`."""
+
+    host: str
+    port: int
+    public_only: bool = True
+    timeout: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,11 @@ class _ClientBase:
         trust_mode: _router.TrustMode | None = None,
         state: str | StateStore | None = None,
         usage: bool | str | UsageLedger | None = None,
+        check_upstream_certificate: bool = False,
     ) -> None:
         _check_options(verification, funding, rate_limit, timeout)
+        if not isinstance(check_upstream_certificate, bool):
+            raise ConfigurationError("check_upstream_certificate must be True or False")
         _check_bounds(deadline, max_response_bytes)
         store = open_store(state)
         resolved = resolve_network(network, rpc_url)
@@ -117,6 +120,7 @@ class _ClientBase:
             nonces=shared.nonces,
             sessions=shared.sessions,
             generations=shared.generations,
+            check_upstream_certificate=check_upstream_certificate,
         )
         self._ctx.funding = FundingState(funding, shared.funding, shared.breakers)
         self._ctx.limiter = Limiter(rate_limit, shared.buckets) if rate_limit is not None else None

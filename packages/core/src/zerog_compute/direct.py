@@ -196,8 +196,11 @@ def account(
     apply the verification policy (:func:`~.signatures.settle`) and queue its usage record, whatever the
     verdict (a response that fails ``enforce`` was billed all the same)."""
     ctx.funding.record_fee(prepared.service.provider, record.fee)
+    live = ctx.check_upstream_certificate
     try:
-        yield from signatures.settle(ctx.verification, prepared.service, record, prepared.body, response_body, images)
+        yield from signatures.settle(
+            ctx.verification, prepared.service, record, prepared.body, response_body, images, live_certificate=live
+        )
     finally:
         if ctx.usage is not None:
             ctx.usage.add(record, "direct")

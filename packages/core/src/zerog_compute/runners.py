@@ -28,6 +28,7 @@ from ._io import (
     HttpResult,
     Lane,
     OpenStream,
+    PeerCertificate,
     ReadChunk,
     Rpc,
     RpcError,
@@ -38,6 +39,7 @@ from ._io import (
     WaitFor,
     unreachable_type,
 )
+from ._tls_probe import aleaf_certificate, leaf_certificate
 from ._waiting import SharedLock, task_owner
 from .errors import ChainError, DeadlineExceededError, NetworkMismatchError, ProviderUnavailableError
 from .untrusted_json import parse_json
@@ -277,6 +279,8 @@ class SyncRunner(_RunnerBase):
                 self.lane.release()
         if isinstance(op, Background):
             return self._background().submit(self.run, op.flow)
+        if isinstance(op, PeerCertificate):
+            return leaf_certificate(op)
         if answer is not None and isinstance(op, OpenStream):
             return answer.open(op, self.budget(op))
         if answer is not None and isinstance(op, ReadChunk):
@@ -455,6 +459,8 @@ class AsyncRunner(_RunnerBase):
             return await self._in_lane(op)
         if isinstance(op, Background):
             return self._background(op.flow)
+        if isinstance(op, PeerCertificate):
+            return await aleaf_certificate(op)
         if answer is not None and isinstance(op, OpenStream):
             return await answer.open(op, self.budget(op))
         if answer is not None and isinstance(op, ReadChunk):

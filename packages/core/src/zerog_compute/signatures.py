@@ -17,6 +17,7 @@ from ._context import Context
 from ._io import Background, Flow, Http, HttpResult, Sleep, loads_json
 from ._origin import decode_data_url, on_origin, signature_url
 from .errors import ProviderError
+from .live_certificate import check as live_check
 from .services import Service, get_service
 from .types import ZeroGRecord
 from .verification import (
@@ -28,6 +29,7 @@ from .verification import (
     apply_policy,
     check_attestation,
     evaluate,
+    routing_checked,
 )
 
 log = logging.getLogger(__name__)
@@ -48,13 +50,16 @@ def settle(
     request_body: bytes,
     response_body: Body,
     images: list[bytes] | None = None,
+    *,
+    live_certificate: bool = False,
 ) -> Flow[None]:
     """Apply ``policy`` to a finished response: ``off`` records a skip, ``enforce`` checks now and raises
-    on failure, ``warn`` starts the check in the background (``record.verdict()`` waits for it)."""
+    on failure, ``warn`` starts the check in the background (``record.verdict()`` waits for it).
+    ``live_certificate``: also compare a routing proof's fingerprint with the upstream's certificate."""
     if policy == "off":
         record.verification = VerificationResult.skipped(chat_id=record.chat_id, provider=record.provider)
         return
-    check = verify(service, record.chat_id, request_body, response_body, images)
+    check = verify(service, record.chat_id, request_body, response_body, images, live_certificate=live_certificate)
     if policy == "enforce":
         record.verification = yield from check  # kept on the record (the usage ledger) even when it fails
         apply_policy(record.verification, "enforce")
@@ -73,6 +78,8 @@ def verify(
     request_body: bytes,
     response_body: Body,
     images: list[bytes] | None = None,
+    *,
+    live_certificate: bool = False,
 ) -> Flow[VerificationResult]:
     """Fetch the TEE signature for ``chat_id`` and check signer and content binding.
 
@@ -85,7 +92,7 @@ def verify(
     payload, problem = None, None
     if chat_id:
         payload, problem = yield from _fetch_signature(service, chat_id)
-    return evaluate(
+    result = evaluate(
         service=service,
         chat_id=chat_id,
         signature_payload=payload,
@@ -95,6 +102,9 @@ def verify(
         fetch_error=problem,
         images_problem=images_problem,
     )
+    if live_certificate:
+        result = yield from live_check(service, result)
+    return result
 
 
 def _fetch_signature(service: Service, chat_id: str) -> Flow[tuple[dict[str, Any] | None, str | None]]:
@@ -199,13 +209,19 @@ def verify_chat(
 ) -> Flow[VerificationResult]:
     """``zg.verify``: signature check by chat id, plus content binding when both bodies are given."""
     service = yield from get_service(ctx, provider)
-    result = yield from verify(service, chat_id, request_body or b"", response_body or b"")
-    if request_body is None or response_body is None:
+    live, given = ctx.check_upstream_certificate, request_body is not None and response_body is not None
+    result = yield from verify(
+        service, chat_id, request_body or b"", response_body or b"", live_certificate=live and given
+    )
+    if not given:
         result = result.model_copy(update={"content_bound": None, "request_bound": None, "response_bound": None})
         if result.verdict is Verdict.content_mismatch:
             result = result.model_copy(
                 update={"verdict": Verdict.verified, "detail": "signer verified; bodies not given"}
             )
+            result = routing_checked(result, service)  # a routing proof's claims hold without the bodies
+            if live:
+                result = yield from live_check(service, result)
     return result
 
 

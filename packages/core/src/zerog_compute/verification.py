@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, TypedDict
 from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict
 
+from . import routing_proof
 from ._io import loads_json
 from .errors import VerificationError
 from .signer import recover_hash
@@ -41,6 +42,7 @@ __all__ = [
     "expected_signer",
     "expected_text",
     "recover_signer",
+    "routing_checked",
     "verifiability_problem",
 ]
 
@@ -59,6 +61,11 @@ class Verdict(str, Enum):
     the provider signed the request it forwarded after rewriting it)."""
     signed_unbound = "signed_unbound"
     """The right key signed a text that does not bind this exchange (no checkable hashes of it)."""
+    routing_mismatch = "routing_mismatch"
+    """A TeeTLS routing proof names another provider type or identity than the chain's, or a malformed
+    certificate fingerprint (or a centralized provider signed no routing proof): see :mod:`.routing_proof`."""
+    certificate_mismatch = "certificate_mismatch"
+    """Opt-in live check: the upstream's TLS certificate is not the one the routing proof names."""
     invalid_signature = "invalid_signature"
     content_mismatch = "content_mismatch"
     """The right key signed a response hash that is not this response's."""
@@ -71,6 +78,8 @@ class Verdict(str, Enum):
 _FAILURES = frozenset(
     {
         Verdict.signed_unbound,
+        Verdict.routing_mismatch,
+        Verdict.certificate_mismatch,
         Verdict.invalid_signature,
         Verdict.content_mismatch,
         Verdict.not_verifiable,
@@ -429,7 +438,23 @@ def evaluate(
         detail = "the signature response has no text and signature strings"
         return VerificationResult(**base, verdict=Verdict.unavailable, detail=detail)
     missing = _missing_images(service, images, images_problem)
-    return _judge_signature(base, *fields, (request_body, response_body, images), missing)
+    result = _judge_signature(base, *fields, (request_body, response_body, images), missing)
+    return routing_checked(result, service)
+
+
+def routing_checked(result: VerificationResult, service: ServiceInput) -> VerificationResult:
+    """A verified answer of a TeeTLS provider must also carry a routing proof that matches the chain."""
+    if result.verdict is not Verdict.verified or result.signed_text is None:
+        return result
+    problem = routing_proof.problem(result.signed_text, _additional_info(service)[0] or {})
+    proof = routing_proof.parse(result.signed_text)
+    if problem is None and proof is not None:
+        note = f"; routing proof: {proof.provider_identity!r} over TLS, certificate {proof.tls_cert_fingerprint}"
+        return result.model_copy(update={"detail": result.detail + note})
+    if problem is None:
+        return result
+    detail = f"signed by the TEE signer {result.expected_signer}, but {problem}"
+    return result.model_copy(update={"verdict": Verdict.routing_mismatch, "detail": detail})
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from web3 import Web3
 from . import artifacts, chain
 from .accounts import FIRST_PROVIDER_INDEX, FIRST_USER_INDEX, DevAccount, dev_account, model_tee_account, tee_account
 from .anvil import CHAIN_ID, AnvilProcess, start_anvil
+from .broker import teetls
 from .broker.faults import Faults
 from .broker.runtime import ProviderConfig, ProviderRuntime
 from .broker.separated import SeparatedUpstream
@@ -71,6 +72,9 @@ class ProviderSpec:
     """Production timing (:data:`~zerog_devnet.broker.timing.PRODUCTION`) on a clock moved by
     :meth:`ProviderHandle.advance_clock`: account cache, delayed acknowledgement and revocation, settlement
     timers and minimum."""
+    tee_tls: bool = False
+    """A TeeTLS (centralized) provider: its upstream is served over HTTPS with a certificate made at start,
+    and it signs routing proofs with that certificate's fingerprint (``zerog_devnet.broker.teetls``)."""
 
     def validate(self) -> None:
         if self.service_type not in SERVICE_TYPES:
@@ -79,6 +83,8 @@ class ProviderSpec:
             raise ConfigError(f"provider {self.name!r}: separated, rewrite_requests and extra_models need a chatbot")
         if self.model in self.extra_models or len(set(self.extra_models)) != len(self.extra_models):
             raise ConfigError(f"provider {self.name!r}: extra_models must be distinct and differ from model")
+        if self.tee_tls and self.service_type == "text-to-image":
+            raise ConfigError(f"provider {self.name!r}: brokers sign no routing proof for images; tee_tls is refused")
         if self.input_price < 0 or self.output_price < 0:
             raise ConfigError(f"provider {self.name!r}: prices must be >= 0 neuron")
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -99,6 +105,7 @@ DEFAULT_PROVIDERS: tuple[ProviderSpec, ...] = (
         model="zerog-devnet/multi-chat",
         extra_models=("zerog-devnet/multi-chat-mini", "zerog-devnet/multi-chat-code"),
     ),
+    ProviderSpec("teetls", model="zerog-devnet/teetls-chat", tee_tls=True),
 )
 """The kinds real networks have: three plain chat providers, image, speech and embedding, a broker that rewrites
 requests, a separated model TEE and a multi-model catalog."""
@@ -252,6 +259,9 @@ class Devnet:
         sock = bind(spec.port)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         multi = {"MultiModel": True, "priceDenomination": "NATIVE"} if spec.extra_models else None
+        upstream = _upstream(spec)
+        tls = teetls.TlsUpstream(upstream, bind(0)) if spec.tee_tls else None
+        extra = {**(multi or {}), **(teetls.additional_info() if tls else {})} or None
         registration = chain.ServiceRegistration(
             spec.service_type,
             url,
@@ -259,7 +269,7 @@ class Devnet:
             "TeeML",
             spec.input_price,
             spec.output_price,
-            chain.additional_info(model_tee.address, separated=spec.separated, extra=multi),
+            chain.additional_info(model_tee.address, separated=spec.separated, extra=extra),
             tee.address,
         )
         chain.register_provider(self.w3, self.contracts, wallet.address, registration, acknowledge=spec.acknowledge)
@@ -286,11 +296,15 @@ class Devnet:
             rewrite_requests=spec.rewrite_requests,
             separated=spec.separated,
         )
+        if tls is not None:
+            self.host.call(tls.start())
+            config.provider_identity = teetls.DEFAULT_IDENTITY
+            config.extra_model_info.update(teetls.model_info(teetls.DEFAULT_IDENTITY, tls.serving_domain))
         if spec.timing is not None:
             config.account_cache_ttl = spec.timing.account_cache_ttl
             config.min_settlement_fee = spec.timing.min_settlement_fee
             config.settle_interval = NEVER
-        runtime = ProviderRuntime(config, _upstream(spec))
+        runtime = ProviderRuntime(config, tls or upstream)
         if spec.separated:
             runtime.upstream = SeparatedUpstream(runtime.upstream, model_tee.private_key, runtime.faults)
         timer = None
@@ -323,11 +337,13 @@ class Devnet:
         model: str = "zerog-devnet/external",
         input_price: int = 10**11,
         output_price: int = 2 * 10**11,
+        additional_info: dict[str, Any] | None = None,
     ) -> ProviderInfo:
         """Register a provider served by someone else at ``url`` (e.g. a test's hostile server), acknowledged.
 
         It takes the last free provider wallet; the registration is an ordinary ``addOrUpdateService``, so clients
         find it by discovery. The devnet does not serve or settle it, and ``revert`` forgets it with the chain.
+        ``additional_info`` adds keys to its on-chain additionalInfo (e.g. ``teetls.additional_info()``).
         """
         slot = MAX_PROVIDERS - 1
         if slot < len(self._providers):
@@ -340,7 +356,7 @@ class Devnet:
             "TeeML",
             input_price,
             output_price,
-            chain.additional_info(tee.address),
+            chain.additional_info(tee.address, extra=additional_info),
             tee.address,
         )
         chain.register_provider(self.w3, self.contracts, wallet.address, registration, acknowledge=True)

@@ -32,3 +32,5 @@ class Billed:
     n_images: int = 1
     wants_url: bool = False
     """Images: the client asked for ``response_format=url``; upstream was asked for b64_json."""
+    tls_fingerprint: str | None = None
+    """The upstream connection's certificate fingerprint (TeeTLS providers sign it in the routing proof)."""

@@ -247,6 +247,7 @@ async def _run(
     if faulty is not None:
         return faulty
     upstream = await rt.upstream.send(request.method, route, forward_headers(request), forward_body)
+    billed.tls_fingerprint = upstream.tls_fingerprint
     if upstream.status != 200:
         payload = await upstream.read()
         return passthrough_error(upstream.status, payload, upstream.headers)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,10 +14,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from . import billing, connection, signing
+from . import billing, connection, signing, teetls
 from .common import Billed, error
 from .runtime import ProviderRuntime
 from .upstream import UpstreamResponse
+
+log = logging.getLogger(__name__)
 
 _DROPPED_HEADERS = {
     "content-length",
@@ -45,18 +48,28 @@ def response_headers(rt: ProviderRuntime, upstream: UpstreamResponse, billed: Bi
 
 
 def sign_and_store(rt: ProviderRuntime, billed: Billed, text: str) -> None:
-    """Sign ``text`` with the TEE key (or a wrong key, under fault) and cache it by chat id."""
+    """Sign ``text`` with the TEE key (or a wrong key, under fault) and cache it by chat id.
+
+    A TeeTLS provider signs the routing proof over the same hashes instead, and nothing without a fingerprint.
+    """
     if rt.config.separated:  # the model's own TEE signed what it sent (see ``separated``)
         return
     state = rt.faults.state
     if state.sign_other_content:
         head, _, _ = text.partition(":")
         text = f"{head}:{signing.response_text(b'', b'not-what-was-sent').split(':')[1]}"
+    extra = None
+    if rt.config.provider_identity is not None:
+        if billed.tls_fingerprint is None:
+            log.warning("no upstream TLS certificate fingerprint for %s: routing proof not signed", billed.chat_id)
+            return
+        text = teetls.routing_proof_text(text, rt.config.provider_identity, billed.tls_fingerprint)
+        extra = teetls.routing_fields(rt.config.provider_identity, billed.tls_fingerprint)
     key = rt.config.tee_private_key
     if state.wrong_signature:
         key = "0x" + uuid.uuid5(uuid.NAMESPACE_OID, billed.chat_id).hex * 2
     signature = signing.sign_text(text, key)
-    rt.signatures.put(billed.chat_id, text, signature, rt.config.tee_address)
+    rt.signatures.put(billed.chat_id, text, signature, rt.config.tee_address, extra)
 
 
 def passthrough_error(upstream_status: int, body: bytes, headers: dict[str, str]) -> Response:

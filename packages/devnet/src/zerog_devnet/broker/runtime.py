@@ -60,6 +60,8 @@ class ProviderConfig:
     """Rewrite every chat request like a production broker and sign what was forwarded (see ``rewrite``)."""
     separated: bool = False
     """The model runs in its own TEE, which signs; the broker passes its answers through (see ``separated``)."""
+    provider_identity: str | None = None
+    """Set for a TeeTLS (centralized) provider: the identity its routing proofs name."""
 
     def __repr__(self) -> str:
         return f"ProviderConfig(name={self.name!r}, address={self.address!r}, url={self.url!r})"

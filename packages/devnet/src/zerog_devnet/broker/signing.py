@@ -72,13 +72,17 @@ class SignatureCache:
         self._entries: dict[str, tuple[float, dict[str, str]]] = {}
         self._lock = threading.Lock()
 
-    def put(self, chat_id: str, text: str, signature: str, signing_address: str) -> None:
-        """Cache a signature; ``signing_address`` is stored lower-case, as Go encodes ``common.Address``."""
+    def put(
+        self, chat_id: str, text: str, signature: str, signing_address: str, extra: dict[str, str] | None = None
+    ) -> None:
+        """Cache a signature; ``signing_address`` is stored lower-case, as Go encodes ``common.Address``;
+        ``extra`` holds a routing proof's ``provider_type``, ``provider_identity`` and ``tls_cert_fingerprint``."""
         body = {
             "text": text,
             "signature": signature,
             "signing_address": signing_address.lower(),
             "signing_algo": "ecdsa",
+            **(extra or {}),
         }
         with self._lock:
             now = self._clock()

@@ -31,6 +31,8 @@ class UpstreamResponse:
     headers: dict[str, str]
     body: AsyncIterator[bytes]
     close: Callable[[], Any] = field(default=lambda: None)
+    tls_fingerprint: str | None = None
+    """SHA-256 of the leaf certificate the upstream's TLS connection presented (TeeTLS upstreams only)."""
 
     async def read(self) -> bytes:
         chunks = [chunk async for chunk in self.body]

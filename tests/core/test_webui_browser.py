@@ -363,10 +363,9 @@ def test_usage_page_shows_the_chats_and_reconciles_them_with_the_chain(ui: UI) -
     assert _g(records[0].fee) in {a.find_element(By.CSS_SELECTOR, ".settled").text for a in audits}  # on chain
     assert _wait(d, lambda drv: drv.find_element(By.ID, "reconcile-button")).is_enabled()
     d.find_element(By.ID, "chart-days").location_once_scrolled_into_view  # noqa: B018 - scrolls the charts up
-    d.save_screenshot(str(ui.shots / "ui-usage-audit.png"))
+    d.save_screenshot(str(ui.shots / "ui-usage.png"))
     d.find_element(By.ID, "reset-filters").click()
     _wait(d, lambda drv: drv.current_url.endswith("/usage"))
-    d.save_screenshot(str(ui.shots / "ui-usage.png"))
 
 
 def test_the_guard_refuses_other_pages_hosts_and_forged_posts(ui: UI) -> None:

@@ -33,6 +33,7 @@ NO_CHROMIUM = (
     "Chromium is not installed (Debian: apt-get install chromium chromium-driver; `make install` does it as root)"
 )
 WAIT_S = 60.0
+OVERCHARGE = 10**15
 
 
 @dataclass
@@ -120,6 +121,15 @@ def _wait(driver: Any, condition: Any) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, WAIT_S).until(condition)
+
+
+def _wait_fresh(driver: Any, condition: Any) -> Any:
+    """Like :func:`_wait`, while the page it started on may still be replaced by the next one."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, WAIT_S, ignored_exceptions=ignored).until(condition)
 
 
 def _text(driver: Any, css: str) -> str:
@@ -364,6 +374,22 @@ def test_usage_page_shows_the_chats_and_reconciles_them_with_the_chain(ui: UI) -
     assert _wait(d, lambda drv: drv.find_element(By.ID, "reconcile-button")).is_enabled()
     d.find_element(By.ID, "chart-days").location_once_scrolled_into_view  # noqa: B018 - scrolls the charts up
     d.save_screenshot(str(ui.shots / "ui-usage.png"))
+
+    # chat-a, told to overcharge (a devnet fault), settles the turn it holds plus the excess: flagged, in red
+    handle = ui.net.provider("chat-a")
+    handle.faults.set(overcharge=OVERCHARGE)
+    try:
+        handle.settle_now()
+    finally:
+        handle.faults.clear()
+    d.find_element(By.ID, "reconcile-button").click()
+    _wait_fresh(d, lambda drv: "1 provider flagged" in drv.find_element(By.ID, "audit-summary").text)
+    row = d.find_element(By.CSS_SELECTOR, f'#audit tr[data-provider="{chat_a}"]')
+    assert row.get_attribute("data-status") == "overcharge"
+    difference = row.find_element(By.CSS_SELECTOR, ".difference")
+    assert difference.text == "+" + _g(OVERCHARGE) and "bad" in str(difference.get_attribute("class"))
+    (excess,) = row.find_elements(By.CSS_SELECTOR, ".unexplained")
+    assert f"settled {_g(OVERCHARGE)} 0G for requests not made" in excess.text
     d.find_element(By.ID, "reset-filters").click()
     _wait(d, lambda drv: drv.current_url.endswith("/usage"))
 

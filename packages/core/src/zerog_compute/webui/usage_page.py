@@ -187,6 +187,7 @@ class UsageView:
     """The link to the next page (older records), when there is one."""
     newest: str | None = None
     """The link back to the first page, when this is not it."""
+    max_days: int = MAX_DAYS
 
     @property
     def total_fee(self) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from zerog_compute import AsyncZeroG
 from zerog_compute.errors import ConfigurationError
+from zerog_compute.networks import TESTNET
 from zerog_compute.usage import ProviderAudit, Reconciliation, UnexplainedSettlement, UsageRecord, group
 from zerog_compute.webui import build_app
 from zerog_compute.webui.usage_page import (
@@ -22,6 +23,7 @@ from zerog_compute.webui.usage_page import (
     provider_chart,
     usage_view,
 )
+from zerog_devnet.anvil import free_port
 
 G = 10**18
 P1, P2 = "0x" + "11" * 20, "0x" + "22" * 20
@@ -174,9 +176,10 @@ def test_audit_rows_show_matches_and_overcharges_in_0g() -> None:
 @pytest.mark.anyio
 async def test_the_page_in_process(tmp_path: Path) -> None:
     """``/usage`` from a client's own ledger: the history, the filters, the charts; the reconcile POST needs the
-    CSRF token. No chain is touched (testnet is only named)."""
+    CSRF token, and a chain that cannot be read is said on the page."""
     base = "http://127.0.0.1:3090"
-    async with AsyncZeroG(private_key="0x" + "12" * 32, network="testnet", usage=f"sqlite://{tmp_path}/u.db") as zg:
+    nowhere = TESTNET.with_rpc(f"http://127.0.0.1:{free_port()}")  # nothing listens: the chain cannot be read
+    async with AsyncZeroG(private_key="0x" + "12" * 32, network=nowhere, usage=f"sqlite://{tmp_path}/u.db") as zg:
         wallet, chain_id = zg.address.lower(), zg.network.chain_id
         ledger = zg.usage.ledger
         for i in range(3):
@@ -199,3 +202,7 @@ async def test_the_page_in_process(tmp_path: Path) -> None:
             assert forged.status_code == 403  # no CSRF token: nothing read, nothing asked
             bad = await browser.post("/usage/reconcile", data={"csrf": csrf, "from_block": "x"}, headers=own)
             assert bad.status_code == 400 and "block number" in bad.text
+            failed = await browser.post("/usage/reconcile", data={"csrf": csrf, "provider": P1}, headers=own)
+            assert failed.status_code == 200 and 'id="audit-error"' in failed.text  # said on the page, history kept
+            assert "The reconciliation failed: cannot reach the RPC endpoint" in failed.text
+            assert failed.text.count('<tr data-id="') == 2

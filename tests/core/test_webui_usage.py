@@ -206,3 +206,15 @@ async def test_the_page_in_process(tmp_path: Path) -> None:
             assert failed.status_code == 200 and 'id="audit-error"' in failed.text  # said on the page, history kept
             assert "The reconciliation failed: cannot reach the RPC endpoint" in failed.text
             assert failed.text.count('<tr data-id="') == 2
+
+
+@pytest.mark.anyio
+async def test_the_page_says_when_the_ledger_is_off() -> None:
+    base = "http://127.0.0.1:3090"
+    async with AsyncZeroG(private_key="0x" + "12" * 32, network="testnet", usage=False) as zg:
+        app = build_app(zg, token=TOKEN, port=3090)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base) as browser:
+            await browser.get(f"/?token={TOKEN}")
+            page = await browser.get("/usage")
+    assert page.status_code == 200 and 'id="usage-off"' in page.text and "usage ledger is off" in page.text
+    assert "form-reconcile" not in page.text

@@ -33,6 +33,7 @@ NO_CHROMIUM = (
     "Chromium is not installed (Debian: apt-get install chromium chromium-driver; `make install` does it as root)"
 )
 WAIT_S = 60.0
+OVERCHARGE = 10**15
 
 
 @dataclass
@@ -42,9 +43,11 @@ class UI:
     driver: Any
     net: Devnet
     shots: Path
+    usage: str
+    """The UI's own usage ledger: only this module's requests are in it."""
 
     def zg(self) -> ZeroG:
-        return ZeroG(private_key=self.net.users[0].private_key, network=devnet_network(self.net))
+        return ZeroG(private_key=self.net.users[0].private_key, network=devnet_network(self.net), usage=self.usage)
 
 
 def _browser_paths() -> tuple[str, str]:
@@ -66,7 +69,7 @@ def _start_driver(browser: str, driver_path: str) -> Any:
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
 
-def _start_ui(net: Devnet, workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def _start_ui(net: Devnet, workdir: Path, usage: str) -> tuple[subprocess.Popen[bytes], str, str]:
     description = net.write_description(workdir / "devnet.json")
     port = free_port()
     token_file = workdir / "ui-token"
@@ -75,6 +78,7 @@ def _start_ui(net: Devnet, workdir: Path) -> tuple[subprocess.Popen[bytes], str,
         "ZG_NETWORK": "devnet",
         "ZG_DEVNET_FILE": str(description),
         "ZG_PRIVATE_KEY": net.users[0].private_key,
+        "ZG_USAGE": usage,
     }
     command = [sys.executable, "-m", "zerog_compute.cli", "ui", "--port", str(port), "--token-file", str(token_file)]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -98,11 +102,12 @@ def ui(devnet_session: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iter
     workdir = tmp_path_factory.mktemp("webui")
     shots = Path(os.environ.get("ZEROG_UI_SCREENSHOTS") or workdir)
     net.fund(net.users[0], ["chat-a", "chat-b"])
-    proc, url, token = _start_ui(net, workdir)
+    usage = f"sqlite://{workdir / 'usage.db'}"
+    proc, url, token = _start_ui(net, workdir, usage)
     driver = None
     try:
         driver = _start_driver(browser, driver_path)
-        yield UI(url, token, driver, net, shots)
+        yield UI(url, token, driver, net, shots, usage)
     finally:
         if driver is not None:
             driver.quit()
@@ -116,6 +121,15 @@ def _wait(driver: Any, condition: Any) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, WAIT_S).until(condition)
+
+
+def _wait_fresh(driver: Any, condition: Any) -> Any:
+    """Like :func:`_wait`, while the page it started on may still be replaced by the next one."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, WAIT_S, ignored_exceptions=ignored).until(condition)
 
 
 def _text(driver: Any, css: str) -> str:
@@ -309,6 +323,75 @@ def test_chat_through_a_failover_pool(ui: UI) -> None:
     replies = _wait(d, lambda drv: drv.find_elements(By.CSS_SELECTOR, '.msg.assistant[data-finished="yes"]')[1:])
     meta = replies[0].find_element(By.CSS_SELECTOR, ".meta")
     assert meta.get_attribute("data-provider") == chat_a and "verified" in meta.text, meta.text
+
+
+def test_usage_page_shows_the_chats_and_reconciles_them_with_the_chain(ui: UI) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = ui.driver
+    d.find_element(By.ID, "nav-usage").click()
+    _wait(d, lambda drv: drv.current_url.endswith("/usage"))
+    with ui.zg() as zg:  # read after the page: the UI wrote its queued records before showing them
+        records = zg.usage.records()
+    assert len(records) == 2 and {r.backend for r in records} == {"direct"}  # the two chat turns
+    rows = d.find_elements(By.CSS_SELECTOR, "#usage-records tbody tr")
+    shown = {
+        r.get_attribute("data-id"): (
+            r.get_attribute("data-provider"),
+            r.get_attribute("data-fee"),
+            r.find_element(By.CSS_SELECTOR, ".fee").text,
+        )
+        for r in rows
+    }
+    assert shown == {r.id: (r.provider, str(r.fee), _g(r.fee)) for r in records}
+    assert [r.get_attribute("data-id") for r in rows] == [r.id for r in reversed(records)]  # newest first
+    assert _text(d, "#total-fee") == _g(sum(r.fee for r in records)) and _text(d, "#total-requests") == "2"
+    assert len(d.find_elements(By.CSS_SELECTOR, "#chart-days svg g.bar")) == len({r.at.date() for r in records})
+
+    chat_a = ui.net.provider("chat-a").info.address.lower()
+    Select(d.find_element(By.CSS_SELECTOR, '#usage-filters select[name="provider"]')).select_by_value(chat_a)
+    d.find_element(By.ID, "apply-filters").click()
+    _wait(d, lambda drv: "provider=" in drv.current_url)
+    rows = d.find_elements(By.CSS_SELECTOR, "#usage-records tbody tr")
+    assert {r.get_attribute("data-provider") for r in rows} == {chat_a}
+    assert len(rows) == sum(1 for r in records if r.provider == chat_a)
+
+    # the pool's provider settled its turn (settle_now), chat-a holds the last one unsettled: all must match
+    d.find_element(By.ID, "reconcile-button").click()
+    summary = _text(d, "#audit-summary")
+    assert "No overcharge" in summary, summary
+    audits = d.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
+    by_provider = {a.get_attribute("data-provider"): a for a in audits}
+    assert set(by_provider) == {r.provider for r in records}
+    for provider, row in by_provider.items():
+        fees = sum(r.fee for r in records if r.provider == provider)
+        assert row.find_element(By.CSS_SELECTOR, ".status").text == "match" == row.get_attribute("data-status")
+        assert row.find_element(By.CSS_SELECTOR, ".recorded").text == _g(fees)
+        assert row.find_element(By.CSS_SELECTOR, ".claimed").text == _g(fees)
+        assert row.find_element(By.CSS_SELECTOR, ".difference").text == "0"
+    assert _g(records[0].fee) in {a.find_element(By.CSS_SELECTOR, ".settled").text for a in audits}  # on chain
+    assert _wait(d, lambda drv: drv.find_element(By.ID, "reconcile-button")).is_enabled()
+    d.find_element(By.ID, "chart-days").location_once_scrolled_into_view  # noqa: B018 - scrolls the charts up
+    d.save_screenshot(str(ui.shots / "ui-usage.png"))
+
+    # chat-a, told to overcharge (a devnet fault), settles the turn it holds plus the excess: flagged, in red
+    handle = ui.net.provider("chat-a")
+    handle.faults.set(overcharge=OVERCHARGE)
+    try:
+        handle.settle_now()
+    finally:
+        handle.faults.clear()
+    d.find_element(By.ID, "reconcile-button").click()
+    _wait_fresh(d, lambda drv: "1 provider flagged" in drv.find_element(By.ID, "audit-summary").text)
+    row = d.find_element(By.CSS_SELECTOR, f'#audit tr[data-provider="{chat_a}"]')
+    assert row.get_attribute("data-status") == "overcharge"
+    difference = row.find_element(By.CSS_SELECTOR, ".difference")
+    assert difference.text == "+" + _g(OVERCHARGE) and "bad" in str(difference.get_attribute("class"))
+    (excess,) = row.find_elements(By.CSS_SELECTOR, ".unexplained")
+    assert f"settled {_g(OVERCHARGE)} 0G for requests not made" in excess.text
+    d.find_element(By.ID, "reset-filters").click()
+    _wait(d, lambda drv: drv.current_url.endswith("/usage"))
 
 
 def test_the_guard_refuses_other_pages_hosts_and_forged_posts(ui: UI) -> None:

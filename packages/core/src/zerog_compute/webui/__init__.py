@@ -1,4 +1,4 @@
-"""``zerog ui``: a local Web UI for the wallet — providers, account and fund moves, chat.
+"""``zerog ui``: a local Web UI for the wallet — providers, account and fund moves, chat, usage and its audit.
 
 Server-rendered pages (Starlette + Jinja2, templates and static files shipped in this package) with a little
 JavaScript, behind the same protections as ``zerog proxy``: a random token in the URL printed once (it becomes
@@ -9,6 +9,7 @@ default. Needs the ``ui`` extra: ``pip install 'zerog-compute[cli,ui]'``.
 * :mod:`.views` — what the Providers and Account pages show, read live;
 * :mod:`.moves` — fund moves: form → plan (the confirmation) → background job;
 * :mod:`.chat` — one streamed chat turn as JSON lines;
+* :mod:`.usage_page` — the Usage page: filtered, paged history, charts, the reconciliation's table;
 * :mod:`.charts` — bar charts drawn by the server as SVG;
 * :mod:`.app` — the routes and :func:`~zerog_compute.webui.app.serve`.
 """

@@ -8,9 +8,9 @@
 | ``POST /account/execute`` | starts the confirmed move; redirects to its job page |
 | ``GET /account/jobs/{id}`` (+ ``/api/jobs/{id}``) | progress while the transaction confirms |
 | ``GET /chat``, ``POST /api/chat`` | the chat page; one streamed turn (NDJSON) |
+| ``GET /usage`` | the usage history (filtered, paged), spend per day and per provider |
+| ``POST /usage/reconcile`` | the same page with the audit of the charges against the chain |
 | ``GET /static/{name}`` | the stylesheet and the script |
-
-A page for the usage history (``/usage``) plugs in through :data:`NAV` (see ``docs/ui.md``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..untrusted_json import parse_json
 from .access import CSRF_FIELD, CSRF_HEADER, JSON, UIAccess, UIGuard, parse_form
 from .chat import ChatTargets, parse_turn
 from .moves import Jobs, parse_move, plan
+from .usage_page import PAGE_SIZES, audit_rows, parse_from_block, parse_query, usage_view
 from .views import account_view, amount, providers_view
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,7 @@ NAV = (
     NavEntry("providers", "Providers", "/providers"),
     NavEntry("account", "Account", "/account"),
     NavEntry("chat", "Chat", "/chat"),
-    # The usage history (issue #15, points 1-3) plugs in here: enable this entry and add its route below.
-    NavEntry("usage", "Usage", "/usage", enabled=False),
+    NavEntry("usage", "Usage", "/usage"),
 )
 
 
@@ -83,6 +83,8 @@ def build_app(
             Route("/api/jobs/{job_id}", pages.job_json),
             Route("/chat", pages.chat),
             Route("/api/chat", pages.chat_turn, methods=["POST"]),
+            Route("/usage", pages.usage),
+            Route("/usage/reconcile", pages.reconcile, methods=["POST"]),
             Route("/static/{name}", pages.static),
         ]
     )
@@ -215,6 +217,54 @@ class _Pages:
         except (ValueError, ConfigurationError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return StreamingResponse(self.targets.answer(target, messages), media_type="application/x-ndjson")
+
+    async def usage(self, request: Any) -> Any:
+        return await self._usage_page(request.query_params.multi_items())
+
+    async def reconcile(self, request: Any) -> Any:
+        try:
+            form = await self._form(request)
+        except _Forbidden:
+            return self.render("error.html", "usage", status=403, message=_CSRF_MESSAGE)
+        return await self._usage_page([(k, v) for k, values in form.items() for v in values], reconcile=True)
+
+    async def _usage_page(self, pairs: list[tuple[str, str]], *, reconcile: bool = False) -> Any:
+        params: dict[str, list[str]] = {}
+        for name, value in pairs:
+            params.setdefault(name, []).append(value)
+        try:
+            ledger = self.zg.usage.ledger.url
+        except ConfigurationError as exc:
+            return self.render("usage.html", "usage", off=str(exc), view=None, audit=None)
+        try:
+            query = parse_query(params)
+            from_block = parse_from_block(params)
+        except ConfigurationError as exc:
+            return self.failure("usage", exc, status=400)
+        try:
+            view = usage_view(await self.zg.usage.records(), query)
+        except Exception as exc:
+            return self.failure("usage", exc)
+        audit: dict[str, Any] | None = None
+        if reconcile:
+            try:
+                result = await self.zg.usage.reconcile(from_block=from_block)
+                audit = {"result": result, "rows": audit_rows(result), "error": None}
+            except Exception as exc:
+                if not isinstance(exc, ZeroGError):
+                    log.exception("reconciliation failed")
+                message = str(exc) if isinstance(exc, ZeroGError) else f"unexpected error: {type(exc).__name__}"
+                audit = {"result": None, "rows": [], "error": message}
+        return self.render(
+            "usage.html",
+            "usage",
+            off=None,
+            view=view,
+            audit=audit,
+            ledger=ledger,
+            from_block=from_block,
+            sizes=PAGE_SIZES,
+        )
 
 
 class _Forbidden(Exception):

@@ -1,4 +1,5 @@
-// zerog ui: sorting and filtering the providers table, job progress, streamed chat. No dependencies.
+// zerog ui: sorting and filtering the providers table, job progress, streamed chat, the reconcile button.
+// No dependencies.
 "use strict";
 
 const csrf = () => document.querySelector('meta[name="zerog-csrf"]').content;
@@ -154,8 +155,20 @@ function setupChat() {
   });
 }
 
+function setupReconcile() {
+  // the audit reads chain logs and asks every provider: say so while it runs, and do not send it twice
+  const form = document.getElementById("form-reconcile");
+  if (!form) return;
+  const button = document.getElementById("reconcile-button");
+  form.addEventListener("submit", () => {
+    button.disabled = true;
+    button.textContent = button.dataset.busy;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setupProviders();
+  setupReconcile();
   setupJob();
   setupChat();
 });

@@ -274,6 +274,8 @@ def test_doctor_passes_on_the_devnet_with_every_provider_kind(devnet: Devnet, do
     assert separated["separated"] and separated["signer"] == devnet.users[4].address
     for p in document["providers"]:
         assert p["reachable"] and p["attestation"]["matches"] and p["latency_ms"] is not None
+    (model_tee,) = [p for p in document["providers"] if p["provider"] == devnet.provider("separated").info.address]
+    assert model_tee["model_attestation"]["matches"]  # the model TEE's own report binds TargetTeeAddress
 
 
 @pytest.mark.devnet
@@ -282,7 +284,7 @@ def test_doctor_prints_a_table_with_a_mark_and_a_fix_per_line(devnet: Devnet, do
     devnet.provider("chat-c").stop()
     result = doctor(table=True)
     assert result.code == 5
-    rows = [line for line in result.out.splitlines() if line[:1] in ("✓", "✗")]
+    rows = [line for line in result.out.splitlines() if line[:1] in ("✓", "✗", "!")]  # !: a warning
     assert len(rows) == 6 + len(devnet.providers)  # RPC, 3 contracts, wallet, ledger, then one per provider
     down = [row for row in rows if row.startswith("✗")]
     assert len(down) == 1 and devnet.provider("chat-c").info.address in down[0] and "retry later" in down[0]

@@ -20,6 +20,8 @@ from .connection import ConnectionControl
 from .proxy import authenticate, handle_billed
 from .runtime import ProviderRuntime
 
+MODEL_REPORT = "/attestation/report"
+"""Where a separated provider's broker serves its model TEE's report (``/v1/proxy/attestation/report?model=``)."""
 QUOTE_NOTICE = (
     "zerog-devnet mock report: NOT a hardware TEE quote. It only binds the devnet provider's "
     "signer address; nothing here was attested by a CPU or GPU."
@@ -37,6 +39,8 @@ def build_app(rt: ProviderRuntime) -> Any:
             return await separated.forward_signature(rt, paths.signature_chat_id(request.url.path), request)
         if kind == "signature":
             return _signature(rt, paths.signature_chat_id(request.url.path))
+        if rt.config.separated and route.lower().startswith(MODEL_REPORT):  # the model TEE's own report
+            return JSONResponse(mock_quote(separated.model_signer(rt)))
         if kind == "image" and request.method in ("GET", "HEAD"):
             return _image(rt, paths.image_ref(route))
         if kind == "image":
@@ -118,7 +122,11 @@ def _model_entry(rt: ProviderRuntime, model: str, attested: bool) -> dict[str, A
 
 
 def _quote(rt: ProviderRuntime) -> dict[str, Any]:
-    signer = rt.config.tee_address
+    return mock_quote(rt.config.tee_address)
+
+
+def mock_quote(signer: str) -> dict[str, Any]:
+    """A devnet mock attestation report binding ``signer`` (no hardware quote: see :data:`QUOTE_NOTICE`)."""
     report_data = base64.b64encode(signer.encode().ljust(64, b"\0")).decode()
     return {
         "signing_address": signer,

@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 SIGNATURE_PREFIX = "/signature/"
 
 
+def model_signer(rt: ProviderRuntime) -> str:
+    """The address the model TEE of a separated provider signs with."""
+    upstream = rt.upstream
+    if not isinstance(upstream, SeparatedUpstream):
+        raise TypeError(f"provider {rt.config.name} is not separated")
+    return upstream.address
+
+
 class SeparatedUpstream:
     """The model server of a separated provider: answers through ``inner`` and signs with its own TEE key.
 
@@ -39,7 +47,7 @@ class SeparatedUpstream:
         self.inner = inner
         self.faults = faults
         self._key = tee_private_key
-        self._address = str(Account.from_key(tee_private_key).address)
+        self.address = str(Account.from_key(tee_private_key).address)
         self.signatures = signing.SignatureCache()
 
     async def send(self, method: str, path: str, headers: dict[str, str], body: bytes) -> UpstreamResponse:
@@ -71,7 +79,7 @@ class SeparatedUpstream:
         state = self.faults.state
         text = signing.response_text(request, b"not-what-was-sent" if state.sign_other_content else response)
         key = "0x" + uuid.uuid5(uuid.NAMESPACE_OID, chat_id).hex * 2 if state.wrong_signature else self._key
-        self.signatures.put(chat_id, text, signing.sign_text(text, key), self._address)
+        self.signatures.put(chat_id, text, signing.sign_text(text, key), self.address)
 
     def _signature(self, chat_id: str) -> UpstreamResponse:
         entry = self.signatures.get(chat_id)

@@ -3,9 +3,10 @@
     uv run python bench/devnet_startup.py [--runs 5]
 
 After one untimed warm-up start, prints median and worst wall time for (a) anvil alone until it answers
-``eth_chainId`` — the floor — and (b) ``Devnet.start()`` with the six default providers (anvil + 16 deployment
-transactions + 12 registration transactions + six HTTP servers, the Router emulator and its funding), and their
-ratio, with the date and load average of the machine.
+``eth_chainId`` — the floor — and (b) ``Devnet.start()`` with the default providers (anvil, the contract
+deployment, two registration transactions and one HTTP server per provider — the TeeTLS one also its HTTPS
+upstream with a certificate made at start — the Router emulator and its funding), and their ratio, with the date
+and load average of the machine.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 
 import _machine
 
-from zerog_devnet import Devnet
+from zerog_devnet import DEFAULT_PROVIDERS, Devnet
 from zerog_devnet.anvil import start_anvil
 
 
@@ -38,7 +39,8 @@ def main() -> None:
     devnet = [timed(Devnet.start) for _ in range(args.runs)]
     print(f"{'what':<28} {'median s':>9} {'max s':>7}")
     print(f"{'anvil alone (baseline)':<28} {statistics.median(anvil):>9.3f} {max(anvil):>7.3f}")
-    print(f"{'Devnet.start() 6 providers':<28} {statistics.median(devnet):>9.3f} {max(devnet):>7.3f}")
+    label = f"Devnet.start() {len(DEFAULT_PROVIDERS)} providers"
+    print(f"{label:<28} {statistics.median(devnet):>9.3f} {max(devnet):>7.3f}")
     print(f"ratio devnet/anvil (median): {statistics.median(devnet) / statistics.median(anvil):.1f}x")
     print(_machine.describe_end()[0])
 

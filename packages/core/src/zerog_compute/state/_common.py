@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import json
 import logging
-import os
 import random
 import threading
 import time
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from .._waiting import Gate, Owner, SharedLock, task_owner, thread_owner
+from .._write_queue import WriteQueue
 from ..contracts import NonceTracker
 from ..errors import TransactionUncertainError
 from ..funding import FundingBook, SharedBook, Tally, Unsettled
@@ -210,100 +208,18 @@ class Renewer:
         self._stop.set()
 
 
-class WriteBehind(Generic[W]):
+class WriteBehind(WriteQueue[W]):
     """Writes nobody waits for (a slot given back, a fee counted), queued and sent with something else.
 
     The store sends the queue in front of its next operation in this process, in the same transaction or
     pipeline, so this process always reads its own writes and a request pays no round trip for them. When no
-    operation comes, a flusher thread calls ``flush`` :data:`FLUSH_DELAY_S` after the first write was queued, so
-    other processes see them that soon; ``close`` and interpreter exit send what is left. A forked child drops
-    the queue it inherited (its parent sends those writes).
+    operation comes, the flusher thread calls the store's ``flush`` :data:`FLUSH_DELAY_S` after the first write
+    was queued, so other processes see them that soon; a failed flush drops them (a lost release expires with its
+    lease, a lost fee is corrected at the next tally refresh).
     """
 
     def __init__(self, flush: Callable[[], None], *, delay: float = FLUSH_DELAY_S) -> None:
-        self._flush = flush
-        self._delay = delay
-        self._reset()
-        _LIVE.add(self)
-
-    def _reset(self) -> None:
-        self._pid = os.getpid()
-        self._queue: list[W] = []
-        self._wake = threading.Condition(threading.Lock())
-        self._closed = False
-        self._thread: threading.Thread | None = None
-
-    def _here(self) -> None:
-        if self._pid != os.getpid():
-            self._reset()
-
-    def add(self, write: W) -> None:
-        """Queue ``write``; it is sent within :data:`FLUSH_DELAY_S` or with the store's next operation."""
-        self._here()
-        with self._wake:
-            self._queue.append(write)
-            if len(self._queue) > 1:
-                return  # the flusher is already counting down
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._run, name="zerog-state-writes", daemon=True)
-                self._thread.start()
-            self._wake.notify()
-
-    def queued(self) -> list[W]:
-        """A copy of the queue (to add queued amounts to a read that does not send them)."""
-        self._here()
-        with self._wake:
-            return list(self._queue)
-
-    def drain(self) -> list[W]:
-        """The queued writes, oldest first; sending them is now the caller's job."""
-        self._here()
-        with self._wake:
-            queued, self._queue = self._queue, []
-            return queued
-
-    def requeue(self, writes: list[W]) -> None:
-        """Put back writes whose sending failed before any of them took effect (a rolled-back transaction)."""
-        with self._wake:
-            self._queue[:0] = writes
-
-    def __bool__(self) -> bool:
-        return bool(self._queue) and self._pid == os.getpid()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-            time.sleep(self._delay)  # gather the writes of one request (a slot and its fee) into one batch
-            self.send()
-
-    def send(self) -> None:
-        """Send what is queued now (nothing when the queue is empty); a failure is logged, never raised."""
-        if not self:
-            return
-        try:
-            self._flush()
-        except Exception:  # the store is briefly unreachable: a lost release expires with its lease
-            log.warning("sending queued state writes failed; they are dropped", exc_info=True)
-
-    def close(self) -> None:
-        """Stop the flusher thread and send what is queued."""
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        self.send()
-
-
-_LIVE: weakref.WeakSet[WriteBehind[Any]] = weakref.WeakSet()
-
-
-@atexit.register
-def _send_queued_writes() -> None:
-    for queue in list(_LIVE):
-        queue.send()
+        super().__init__(flush, delay=delay, name="zerog-state-writes")
 
 
 def dump_unsettled(held: Unsettled) -> str:

@@ -10,12 +10,12 @@ import pytest
 from zerog_compute.cli import EXIT_USAGE, main
 from zerog_compute.errors import ConfigurationError
 from zerog_compute.ledger import LedgerInfo, SubAccount
-from zerog_compute.services import Service
+from zerog_compute.services import Service, unit_prices
 from zerog_compute.webui.access import Denied, UIAccess, parse_form, without_token
 from zerog_compute.webui.charts import bar_chart
 from zerog_compute.webui.chat import MAX_TEXT, parse_turn
 from zerog_compute.webui.moves import Move, parse_move, plan_for
-from zerog_compute.webui.views import AccountView, Probe, price_cells, provider_row, verifiability_mode
+from zerog_compute.webui.views import AccountView, Probe, provider_row, verifiability_mode
 
 TOKEN = "t" * 43
 G = 10**18
@@ -177,9 +177,9 @@ def test_verifiability_mode_reads_additional_info() -> None:
 
 
 def test_prices_per_unit_and_rows() -> None:
-    assert price_cells(service()) == (100 * 10**6, 200 * 10**6)
-    assert price_cells(service(service_type="text-to-image")) == (None, 200)
-    assert price_cells(service(service_type="speech-to-text")) == (100, None)
+    assert unit_prices(service()) == (100 * 10**6, 200 * 10**6)
+    assert unit_prices(service(service_type="text-to-image")) == (None, 200)
+    assert unit_prices(service(service_type="speech-to-text")) == (100, None)
     row = provider_row(service(input_price=10**11), Probe(reachable=True, latency_ms=12.4), sub(P1_SUM, 2 * G))
     assert (row["input_price"], row["unit"], row["latency_ms"], row["balance"]) == ("0.1", "per 1M tokens", 12, "2")
     row = provider_row(service(service_type="text-to-image"), Probe(), None)

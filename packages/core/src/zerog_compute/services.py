@@ -96,6 +96,31 @@ class ModelInfo(BaseModel):
     tee_attested: bool | None = None
 
 
+TOKENS_PER_PRICE = 1_000_000
+"""Token prices are shown per this many tokens."""
+
+
+def price_unit(service_type: str) -> str:
+    """The unit a service's shown prices are in: per image, per second (speech) or per 1M tokens."""
+    if service_type == "text-to-image":
+        return "per image"
+    if service_type == "speech-to-text":
+        return "per second"
+    return "per 1M tokens"
+
+
+def unit_prices(service: Service) -> tuple[int | None, int | None]:
+    """(input, output) price in neuron in the unit of :func:`price_unit`; None where nothing is charged.
+
+    Images are billed ``n × outputPrice``; speech-to-text ``seconds × inputPrice``; tokens per token.
+    """
+    if service.service_type == "text-to-image":
+        return None, service.output_price
+    if service.service_type == "speech-to-text":
+        return service.input_price, None
+    return service.input_price * TOKENS_PER_PRICE, service.output_price * TOKENS_PER_PRICE
+
+
 def checksum(address: str, *, name: str = "provider") -> str:
     """Validate an address argument and return its checksummed form."""
     if not isinstance(address, str) or not is_address(address):

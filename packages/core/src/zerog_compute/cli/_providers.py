@@ -12,13 +12,13 @@ import httpx
 from ..errors import ConfigurationError, ZeroGError
 from ..ledger import SubAccount
 from ..networks import NETWORKS, Network, devnet_file, devnet_network, resolve_network
-from ..services import ModelInfo, Service
+from ..services import ModelInfo, Service, price_unit
+from ..services import unit_prices as prices
 from ._funds import sub_account_json
 from ._session import Session
 from ._ui import NONE, amount_fields, money, yes_no, zero_g
 
 HEALTH_TIMEOUT_S = 2.0
-TOKENS_PER_PRICE = 1_000_000
 
 
 # ---------------------------------------------------------------------------------------------- networks
@@ -59,26 +59,6 @@ def networks(s: Session) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- prices
-
-
-def price_unit(service_type: str) -> str:
-    if service_type == "text-to-image":
-        return "per image"
-    if service_type == "speech-to-text":
-        return "per second"
-    return "per 1M tokens"
-
-
-def prices(service: Service) -> tuple[int | None, int | None]:
-    """(input, output) price in neuron in the unit of :func:`price_unit`; None where nothing is charged.
-
-    Images are billed ``n × outputPrice``; speech-to-text ``seconds × inputPrice``; tokens per token.
-    """
-    if service.service_type == "text-to-image":
-        return None, service.output_price
-    if service.service_type == "speech-to-text":
-        return service.input_price, None
-    return service.input_price * TOKENS_PER_PRICE, service.output_price * TOKENS_PER_PRICE
 
 
 def _price_text(neuron: int | None) -> str:

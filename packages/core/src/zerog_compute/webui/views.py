@@ -1,6 +1,6 @@
 """What the Providers and Account pages show: the rows, read live from the chain and the providers.
 
-Pure shaping (:func:`verifiability_mode`, :func:`price_cells`, :func:`provider_row`) is separate from the reads
+Pure shaping (:func:`verifiability_mode`, :func:`provider_row`; prices from :mod:`zerog_compute.services`) is separate from the reads
 (:func:`providers_view`, :func:`account_view`), which ask every provider in parallel, each within a few seconds:
 one slow provider shows as "unreachable", never as a page that does not load.
 """
@@ -15,14 +15,14 @@ from typing import Any, TypeVar
 
 from .._io import Flow, Rpc
 from ..client import AsyncZeroG
+from ..doctor_checks import provider_mode
 from ..errors import LedgerNotFoundError, ZeroGError
 from ..ledger import LedgerInfo, SubAccount
-from ..services import Service
+from ..services import Service, price_unit, unit_prices
 from ..units import format_0g
 
 PROBE_TIMEOUT_S = 3.0
 """How long a provider may take to answer its catalog, attestation or unsettled-fee request."""
-TOKENS_PER_PRICE = 1_000_000
 T = TypeVar("T")
 
 
@@ -30,37 +30,17 @@ T = TypeVar("T")
 
 
 def verifiability_mode(service: Service) -> str:
-    """TeeML, TeeTLS or "TeeML (separated)" from ``additionalInfo``; other types as registered.
+    """TeeML, TeeTLS or "TeeML (separated)" (read from ``additionalInfo`` as ``zerog doctor`` reads it); other
+    types as registered.
 
     ``ProviderType: "centralized"`` means the broker's TEE relays to a centralized model over attested TLS
     (TeeTLS); ``TargetSeparated: true`` means the model runs in a TEE of its own, signing with
     ``TargetTeeAddress``.
     """
-    info = service.info
     if service.verifiability not in ("TeeML", "TeeTLS"):
         return service.verifiability or "none"
-    if info.get("ProviderType") == "centralized":
-        return "TeeTLS"
-    if info.get("TargetSeparated") is True:
-        return "TeeML (separated)"
-    return service.verifiability
-
-
-def price_unit(service_type: str) -> str:
-    if service_type == "text-to-image":
-        return "per image"
-    if service_type == "speech-to-text":
-        return "per second"
-    return "per 1M tokens"
-
-
-def price_cells(service: Service) -> tuple[int | None, int | None]:
-    """(input, output) in neuron per :func:`price_unit`; None where nothing is charged that way."""
-    if service.service_type == "text-to-image":
-        return None, service.output_price
-    if service.service_type == "speech-to-text":
-        return service.input_price, None
-    return service.input_price * TOKENS_PER_PRICE, service.output_price * TOKENS_PER_PRICE
+    mode = provider_mode(service)
+    return "TeeML (separated)" if mode.kind == "TeeML" and mode.separated else mode.kind
 
 
 def amount(neuron: int | None) -> str:
@@ -81,7 +61,7 @@ class Probe:
 
 def provider_row(service: Service, probe: Probe, account: SubAccount | None) -> dict[str, Any]:
     """One row of the Providers table; ``sort_*`` keys are the raw values the table sorts by."""
-    inp, out = price_cells(service)
+    inp, out = unit_prices(service)
     return {
         "provider": service.provider,
         "url": service.url,

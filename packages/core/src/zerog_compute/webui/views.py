@@ -1,8 +1,8 @@
 """What the Providers and Account pages show: the rows, read live from the chain and the providers.
 
-Pure shaping (:func:`verifiability_mode`, :func:`provider_row`; prices from :mod:`zerog_compute.services`) is separate from the reads
-(:func:`providers_view`, :func:`account_view`), which ask every provider in parallel, each within a few seconds:
-one slow provider shows as "unreachable", never as a page that does not load.
+Pure shaping (:func:`verifiability_mode`, :func:`provider_row`; prices from :mod:`zerog_compute.services`) is
+separate from the reads (:func:`providers_view`, :func:`account_view`), which ask every provider in parallel, each
+within a few seconds: one slow provider shows as "unreachable", never as a page that does not load.
 """
 
 from __future__ import annotations

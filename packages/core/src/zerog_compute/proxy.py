@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._asgi import Disconnected, read_body, replay
 from .client import AsyncZeroG
 from .errors import (
     ConfigurationError,
@@ -289,13 +290,13 @@ class AccessGuard:
             if scope["method"] in ("GET", "HEAD", "OPTIONS"):
                 await self.app(scope, receive, send)
                 return
-            body = await _read_body(receive, self.access.max_body)
+            body = await read_body(receive, self.access.max_body, _too_large)
         except Refused as refusal:
             await _refusal_response(refusal)(scope, receive, send)
             return
-        except _Disconnected:
+        except Disconnected:
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     def _check_site(self, headers: Mapping[str, str], origin: str | None) -> None:
         """DNS rebinding (a foreign ``Host``) and web pages (an ``Origin`` not allowed) are refused."""
@@ -330,39 +331,8 @@ class AccessGuard:
             raise _too_large(self.access.max_body)
 
 
-class _Disconnected(Exception):
-    """The client went away while sending its body."""
-
-
 def _too_large(limit: int) -> Refused:
     return Refused(413, f"the request body is larger than this proxy's limit of {limit} bytes (--max-body)")
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The whole body, refused (413) as soon as it grows past ``limit``: no more is read."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = bytes(message.get("body", b""))
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the app the body already read, then listens for the disconnect."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
 
 
 def _with_cors(send: Send, origin: str) -> Send:

@@ -25,6 +25,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from .._asgi import Disconnected, read_body, replay
 from ..errors import ConfigurationError
 from ..proxy import ProxyAccess
 
@@ -181,13 +182,13 @@ class UIGuard:
                 await self.app(scope, receive, send)
                 return
             self.access.check_body(headers)
-            body = await _read_body(receive, self.access.max_body)
+            body = await read_body(receive, self.access.max_body, _too_large)
         except Denied as denied:
             await _denied(denied)(scope, receive, send)
             return
-        except _Disconnected:
+        except Disconnected:
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     def _login(self, token: str, path: str, query: str) -> ASGIApp:
         from starlette.responses import RedirectResponse
@@ -201,34 +202,8 @@ class UIGuard:
         return response
 
 
-class _Disconnected(Exception):
-    """The browser went away while sending its body."""
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The whole body, refused (413) as soon as it grows past ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = bytes(message.get("body", b""))
-        size += len(chunk)
-        if size > limit:
-            raise Denied(413, f"the request body is larger than the UI's limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
+def _too_large(limit: int) -> Denied:
+    return Denied(413, f"the request body is larger than the UI's limit of {limit} bytes")
 
 
 SECURITY_HEADERS = {

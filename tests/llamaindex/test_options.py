@@ -8,7 +8,10 @@ the ones with no 0G meaning (``api_key``, ``api_base``, ``default_headers``, ...
 
 from __future__ import annotations
 
+import builtins
 import pickle
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from llama_index.multi_modal_llms.zerog import ZeroGMultiModal
 from llama_index.readers.zerog import ZeroGTranscriptionReader
 from llama_index.tools.zerog import ZeroGToolSpec
 
+import zerog_compute
 from zerog_compute import ConfigurationError, Network, RateLimit, RateLimitedError
 
 from .conftest import Kit
@@ -133,3 +137,18 @@ def test_max_retries_zero_gives_up_on_the_first_429(kit: Kit) -> None:
     llm = kit.llm(max_retries=0, rate_limit=RateLimit(rpm=0, max_concurrent=50))
     with pytest.raises(RateLimitedError):
         llm.chat([ChatMessage(role="user", content="What is 2 + 3?")])
+
+
+def test_the_readme_error_table_names_real_errors_with_their_bases() -> None:
+    """Every class in the README's "Which errors to catch" table exists, and the stated extra bases hold."""
+    readme = Path(__file__).parents[2] / "packages" / "llamaindex" / "README.md"
+    table = readme.read_text(encoding="utf-8").split("## Which errors to catch", 1)[1].split("```", 1)[0]
+    raised = [row.split("|")[2] for row in table.splitlines() if row.startswith("| ") and "---" not in row][1:]
+    found = {name for cell in raised for name in re.findall(r"`([A-Z][A-Za-z]+Error)`", cell)}
+    names = {name for name in found if not hasattr(builtins, name)}  # ValueError: Python's own
+    assert {"ProviderTimeoutError", "StreamTimeoutError", "RateLimitedError", "VerificationError"} <= names
+    for name in names:
+        assert issubclass(getattr(zerog_compute, name), zerog_compute.ZeroGError), name
+    for name in ("ProviderTimeoutError", "StreamTimeoutError", "DeadlineExceededError"):
+        assert issubclass(getattr(zerog_compute, name), TimeoutError), name
+    assert issubclass(zerog_compute.ConfigurationError, ValueError)

@@ -35,13 +35,9 @@ types (``invalid_request_error`` for 400 and 401, ``payment_error``, ``permissio
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
 import itertools
 import json
 import logging
-import re
 import socket
 import time
 import uuid
@@ -52,14 +48,22 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .accounts import DevAccount
-from .broker import billing, signing
+from .broker import billing
 from .errors import ConfigError
+from .router_requests import (
+    MULTIPART_ROUTES,
+    ROUTE_TYPES,
+    RouterError,
+    Spec,
+    json_spec,
+    multipart_spec,
+    read_routing,
+)
 from .router_state import (
     DEFAULT_KEY_BALANCE,
     DEFAULT_KEYS,
@@ -73,8 +77,8 @@ from .router_state import (
     Routing,
     Selector,
     SessionSigner,
-    Sort,
 )
+from .router_verify import answer_fee, verify_answer
 
 if TYPE_CHECKING:
     from .server import ProviderHost
@@ -83,16 +87,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["RoutedProvider", "RouterConfig", "RouterHandle", "RouterRuntime", "build_router_app", "start_router"]
 
-ROUTE_TYPES = {
-    "/chat/completions": "chatbot",
-    "/images/generations": "text-to-image",
-    "/images/edits": "text-to-image",
-    "/audio/transcriptions": "speech-to-text",
-}
-"""The documented inference routes and the devnet service type that serves each (the devnet has no
-image-editing provider: edits are served by the text-to-image provider, from the prompt)."""
-MULTIPART_ROUTES = ("/images/edits", "/audio/transcriptions")
-IMAGE_ROUTES = ("/images/generations", "/images/edits")
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -104,9 +98,7 @@ ERROR_TYPES = {
 """``error.type`` per status, as the Router's errors page lists them (5xx: ``server_error``)."""
 TRACE_PLACEMENTS = ("chunk", "usage", "bare")
 TOP_UP_HINT = "top up at pc.0g.ai"
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _ROUTER_SIDE = ("validate session", "validate request", "insufficient balance", "model not supported")
-SIGNATURE_RETRIES = 4
 
 
 @dataclass
@@ -121,17 +113,6 @@ class RouterConfig:
     """Providers tried per request at most."""
     keys: int = DEFAULT_KEYS
     key_balance: int = DEFAULT_KEY_BALANCE
-
-
-class RouterError(Exception):
-    """Ends a request with the Router's error shape."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
 
 
 class RouterRuntime:
@@ -239,137 +220,7 @@ def _authenticate(request: Request, key: RouterKey | None, kind: str) -> RouterK
     return key
 
 
-# ---------------------------------------------------------------------------------------------------------
-# the request as the Router reads it
-
-
-@dataclass
-class _Spec:
-    route: str
-    model: str
-    forward_body: bytes
-    content_type: str
-    verify: bool
-    stream: bool
-    routing_body: dict[str, Any]
-    n_images: int = 1
-    forward_route: str = ""
-
-    def __post_init__(self) -> None:
-        self.forward_route = self.forward_route or self.route
-
-
-def _require_b64(route: str, fields: dict[str, Any]) -> None:
-    """Images: ``response_format`` must be ``b64_json`` (the only format the Router supports end to end)."""
-    if route in IMAGE_ROUTES and fields.get("response_format") != "b64_json":
-        got = fields.get("response_format")
-        raise RouterError(
-            400, "invalid_body", f'response_format must be "b64_json" (the only supported format), got {got!r}'
-        )
-
-
-def _json_spec(route: str, body: bytes) -> _Spec:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise RouterError(400, "invalid_body", "the request body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise RouterError(400, "invalid_body", "the request body must be a JSON object")
-    model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise RouterError(400, "invalid_body", "`model` is required (see GET /v1/models)")
-    _require_b64(route, payload)
-    verify = payload.pop("verify_tee", False) is True
-    routing = payload.pop("provider", None)
-    stream = route == "/chat/completions" and payload.get("stream") is True
-    if stream:  # the Router bills from the usage chunk, so it always asks for it
-        options = payload.get("stream_options")
-        payload["stream_options"] = {"include_usage": True, **(options if isinstance(options, dict) else {})}
-    n = payload.get("n", 1)
-    forward = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return _Spec(
-        route,
-        model,
-        forward,
-        "application/json",
-        verify,
-        stream,
-        routing if isinstance(routing, dict) else {},
-        n if isinstance(n, int) and n > 0 else 1,
-    )
-
-
-async def _multipart_spec(route: str, request: Request) -> _Spec:
-    """A multipart request: ``verify_tee`` only as the query parameter; form fields are the endpoint's own."""
-    try:
-        form = await request.form()
-    except Exception as exc:  # python-multipart raises several types
-        raise RouterError(400, "invalid_body", f"cannot parse the multipart body: {exc}") from None
-    fields: dict[str, str] = {}
-    files: dict[str, tuple[str, bytes, str]] = {}
-    for name, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            files[name] = (value.filename or name, await value.read(), value.content_type or "application/octet-stream")
-        else:
-            fields[name] = value
-    await form.close()
-    verify = request.query_params.get("verify_tee", "").lower() == "true"
-    fields.pop("verify_tee", None)  # not a Router option in a form: never honoured
-    model = fields.get("model", "")
-    if not model:
-        raise RouterError(400, "invalid_body", "`model` is required (see GET /v1/models)")
-    part = "image" if route == "/images/edits" else "file"
-    if part not in files:
-        raise RouterError(400, "invalid_body", f"the multipart body needs a `{part}` part")
-    if route == "/images/edits":
-        return _edit_spec(model, fields, verify)
-    rebuilt = httpx.Request("POST", "http://multipart.invalid", data=fields, files=files)
-    return _Spec(route, model, rebuilt.read(), rebuilt.headers["content-type"], verify, False, {})
-
-
-def _edit_spec(model: str, fields: dict[str, str], verify: bool) -> _Spec:
-    """An image edit, served by the devnet's text-to-image provider from the prompt (no image-editing provider)."""
-    _require_b64("/images/edits", fields)
-    prompt = fields.get("prompt", "")
-    if not prompt:
-        raise RouterError(400, "invalid_body", "`prompt` is required")
-    try:
-        n = int(fields.get("n") or 1)
-    except ValueError:
-        raise RouterError(400, "invalid_body", "`n` must be an integer") from None
-    body: dict[str, Any] = {"model": model, "prompt": prompt, "n": n, "response_format": "b64_json"}
-    if fields.get("size"):
-        body["size"] = fields["size"]
-    forward = json.dumps(body, separators=(",", ":")).encode()
-    return _Spec("/images/edits", model, forward, "application/json", verify, False, {}, n, "/images/generations")
-
-
-def _routing(request: Request, body: dict[str, Any]) -> Routing:
-    headers = request.headers
-    pin = headers.get("x-0g-provider-address")
-    if pin is not None:
-        pin = pin.strip()
-        if not _ADDRESS.fullmatch(pin):
-            raise RouterError(400, "invalid_provider_header", f"X-0G-Provider-Address must be a 0x address: {pin!r}")
-    sort = headers.get("x-0g-provider-sort") or body.get("sort")
-    if sort is not None:
-        sort = str(sort).strip().lower()
-        if sort not in ("price", "latency"):
-            raise RouterError(400, "invalid_provider_header", f"X-0G-Provider-Sort must be price or latency: {sort!r}")
-    order: Sort | None = "price" if sort == "price" else "latency" if sort == "latency" else None
-    raw = headers.get("x-0g-provider-allow-fallbacks")
-    fallbacks: bool | None = {"true": True, "false": False}.get((raw or "").strip().lower())
-    if raw is None and isinstance(body.get("allow_fallbacks"), bool):
-        fallbacks = body["allow_fallbacks"]
-    trust = headers.get("x-0g-provider-trust-mode")
-    if trust is not None:
-        trust = trust.strip().lower()
-        if trust != "private":
-            raise RouterError(400, "invalid_provider_header", f"X-0G-Provider-Trust-Mode must be private: {trust!r}")
-    return Routing(pin=pin, sort=order, allow_fallbacks=fallbacks, trust_mode=trust)
-
-
-def _candidates(rt: RouterRuntime, spec: _Spec, routing: Routing) -> list[RoutedProvider]:
+def _candidates(rt: RouterRuntime, spec: Spec, routing: Routing) -> list[RoutedProvider]:
     serving = rt.models().get(spec.model)
     if not serving:
         raise RouterError(404, "model_not_found", f"model {spec.model!r} not found: GET /v1/models lists the models")
@@ -429,7 +280,7 @@ def _provider_message(content: bytes) -> str:
     return str(error) if error else text
 
 
-async def _attempt(rt: RouterRuntime, provider: RoutedProvider, spec: _Spec) -> httpx.Response | _Failure | _Rejected:
+async def _attempt(rt: RouterRuntime, provider: RoutedProvider, spec: Spec) -> httpx.Response | _Failure | _Rejected:
     headers = {"Authorization": rt.signer.header(provider.address), "Content-Type": spec.content_type}
     client = rt.client()
     url = provider.endpoint + spec.forward_route
@@ -457,7 +308,7 @@ async def _attempt(rt: RouterRuntime, provider: RoutedProvider, spec: _Spec) -> 
     return _Rejected(provider, status, message)
 
 
-def _exhausted(spec: _Spec, failures: list[_Failure]) -> RouterError:
+def _exhausted(spec: Spec, failures: list[_Failure]) -> RouterError:
     tried = "; ".join(f.describe() for f in failures)
     if not failures:
         return RouterError(503, "no_available_provider", f"no provider available for model {spec.model!r}")
@@ -469,96 +320,6 @@ def _exhausted(spec: _Spec, failures: list[_Failure]) -> RouterError:
     if all(f.status is None for f in failures):
         return RouterError(503, "no_available_provider", f"no provider of {spec.model!r} could be reached: {tried}")
     return RouterError(502, "provider_error", f"all providers failed for model {spec.model!r}: {tried}")
-
-
-def _decoded_images(data: dict[str, Any]) -> list[bytes] | None:
-    images = []
-    for item in data.get("data") or []:
-        encoded = item.get("b64_json") if isinstance(item, dict) else None
-        if not isinstance(encoded, str):
-            return None
-        try:
-            images.append(base64.b64decode(encoded))
-        except (binascii.Error, ValueError):
-            return None
-    return images
-
-
-def _fee(spec: _Spec, provider: RoutedProvider, data: dict[str, Any]) -> billing.FeeBreakdown:
-    """The provider's bill for this response (the broker's formulas), which the Router passes on."""
-    prices = provider.prices
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-    if spec.route in IMAGE_ROUTES:
-        return billing.image_fee(spec.n_images, prices)
-    if spec.route == "/audio/transcriptions":
-        if usage is None and isinstance(data.get("duration"), (int, float)):
-            usage = {"type": "duration", "seconds": data["duration"]}
-        return billing.transcription_fee(usage, str(data.get("text", "")), prices)
-    content = "".join(
-        str((c.get("message") or {}).get("content") or "") for c in data.get("choices", []) if isinstance(c, dict)
-    )
-    return billing.chat_fee(usage, content, prices)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _bound(text: str, request_body: bytes, response_body: bytes, images: list[bytes] | None) -> bool:
-    """The signed ``sha256(request):sha256(response)`` (or image hashes) match the exchanged bytes."""
-    request_hash, _, response_part = text.partition(":")
-    if request_hash != _sha256(request_body):
-        return False
-    if response_part == _sha256(response_body):
-        return True
-    return images is not None and response_part == ",".join(_sha256(image) for image in images)
-
-
-async def _verify(
-    rt: RouterRuntime, provider: RoutedProvider, chat_key: str | None, spec: _Spec, response_body: bytes, data: Any
-) -> tuple[bool, str]:
-    """Fetch the provider's signature for ``chat_key`` and check signer and content binding."""
-    forced = rt.faults.state.tee_verified
-    verified, detail = await _check_signature(rt, provider, chat_key, spec, response_body, data)
-    if forced is not None:
-        return forced, f"forced by the Router fault tee_verified={forced} ({detail})"
-    return verified, detail
-
-
-async def _check_signature(
-    rt: RouterRuntime, provider: RoutedProvider, chat_key: str | None, spec: _Spec, response_body: bytes, data: Any
-) -> tuple[bool, str]:
-    if not chat_key:
-        return False, "the provider sent no ZG-Res-Key, so there is no signature to fetch"
-    url = f"{provider.endpoint}/signature/{chat_key}"
-    status = 0
-    for attempt in range(SIGNATURE_RETRIES):
-        try:
-            result = await rt.client().get(url, params={"model": provider.model}, timeout=10.0)
-        except httpx.HTTPError as exc:
-            return False, f"signature fetch failed: {type(exc).__name__}: {exc}"
-        status = result.status_code
-        if status == 200:
-            break
-        await asyncio.sleep(0.05 * (attempt + 1))
-    else:
-        return False, f"the provider's signature endpoint answered HTTP {status}"
-    try:
-        payload = result.json()
-        text, signature = str(payload["text"]), str(payload["signature"])
-        recovered = signing.recover_text_signer(text, signature)
-    except Exception as exc:  # malformed JSON or signature
-        return False, f"malformed signature from the provider: {exc}"
-    if recovered.lower() != provider.tee_signer.lower():
-        return False, f"signed by {recovered}, not by the provider's on-chain TEE signer {provider.tee_signer}"
-    images = _decoded_images(data) if spec.route in IMAGE_ROUTES and isinstance(data, dict) else None
-    if spec.route in IMAGE_ROUTES and images is None:
-        if text.partition(":")[0] == _sha256(spec.forward_body):
-            return True, "TEE signer verified; image URLs: only the request hash could be compared"
-        return False, "the signed request hash does not match the request the Router sent"
-    if not _bound(text, spec.forward_body, response_body, images):
-        return False, "TEE signer verified, but the signed hashes do not match the bytes exchanged"
-    return True, "signed by the provider's on-chain TEE signer over the exact bytes exchanged"
 
 
 def _trace(
@@ -584,7 +345,7 @@ def _success_headers(call: _Call, upstream: httpx.Response) -> dict[str, str]:
 
 
 async def _complete(
-    rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, provider: RoutedProvider, upstream: httpx.Response
+    rt: RouterRuntime, key: RouterKey, call: _Call, spec: Spec, provider: RoutedProvider, upstream: httpx.Response
 ) -> Response | _Failure:
     try:
         content = await upstream.aread()
@@ -598,19 +359,19 @@ async def _complete(
         data = None
     if not isinstance(data, dict):
         return _Failure(provider, 200, "the provider sent a body that is not a JSON object")
-    fee = _fee(spec, provider, data)
+    fee = answer_fee(spec, provider, data)
     rt.keys.debit(key, fee.total, _usage_row(call, spec, provider, data.get("usage")))
     headers = _success_headers(call, upstream)
     verdict = None
     if spec.verify:
-        verdict = await _verify(rt, provider, upstream.headers.get("zg-res-key"), spec, content, data)
+        verdict = await verify_answer(rt, provider, upstream.headers.get("zg-res-key"), spec, content, data)
     if not rt.faults.state.omit_trace:
         data["x_0g_trace"] = _trace(provider, call, fee, verdict)
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(body, status_code=200, headers=headers, media_type="application/json")
 
 
-def _usage_row(call: _Call, spec: _Spec, provider: RoutedProvider, usage: Any) -> dict[str, Any]:
+def _usage_row(call: _Call, spec: Spec, provider: RoutedProvider, usage: Any) -> dict[str, Any]:
     return {
         "request_id": call.request_id,
         "created_at": int(time.time()),
@@ -656,7 +417,7 @@ def _trace_event(placement: str, held: bytes | None, trace: dict[str, Any], firs
 
 
 def _relay(
-    rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, provider: RoutedProvider, upstream: httpx.Response
+    rt: RouterRuntime, key: RouterKey, call: _Call, spec: Spec, provider: RoutedProvider, upstream: httpx.Response
 ) -> AsyncIterator[bytes]:
     """Relay the provider's SSE events; hold the last one and ``[DONE]`` back to add the trace with the bill."""
 
@@ -707,7 +468,7 @@ def _relay(
             verdict = None
             if spec.verify:
                 chat_key = upstream.headers.get("zg-res-key")
-                verdict = await _verify(rt, provider, chat_key, spec, bytes(received), None)
+                verdict = await verify_answer(rt, provider, chat_key, spec, bytes(received), None)
             if rt.faults.state.omit_trace:
                 yield (held + b"\n\n" if held else b"") + b"data: [DONE]\n\n"
                 return
@@ -722,9 +483,7 @@ def _relay(
     return body()
 
 
-async def _forward(
-    rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, order: list[RoutedProvider]
-) -> Response:
+async def _forward(rt: RouterRuntime, key: RouterKey, call: _Call, spec: Spec, order: list[RoutedProvider]) -> Response:
     failures: list[_Failure] = []
     for provider in order[: rt.config.max_attempts]:
         outcome = await _attempt(rt, provider, spec)
@@ -764,17 +523,17 @@ async def _router_fault(rt: RouterRuntime) -> None:
 
 async def admit_inference(
     rt: RouterRuntime, request: Request, route: str, call: _Call, *, body: bytes | None = None
-) -> tuple[RouterKey, _Spec, list[RoutedProvider]]:
+) -> tuple[RouterKey, Spec, list[RoutedProvider]]:
     """Auth, limits, parsing, routing and balance of one inference request: the key, the spec, the order.
 
     ``body`` replaces the request's JSON body (a request translated to another route's shape)."""
     key = _authenticate(request, _admit(rt, request, call), "sk")
     await _router_fault(rt)
     if route in MULTIPART_ROUTES:
-        spec = await _multipart_spec(route, request)
+        spec = await multipart_spec(route, request)
     else:
-        spec = _json_spec(route, body if body is not None else await request.body())
-    routing = _routing(request, spec.routing_body)
+        spec = json_spec(route, body if body is not None else await request.body())
+    routing = read_routing(request, spec.routing_body)
     candidates = _candidates(rt, spec, routing)
     if not rt.keys.has_balance(key):
         raise RouterError(402, "insufficient_balance", f"insufficient balance: {TOP_UP_HINT}")

@@ -29,18 +29,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .router import (
-    RouterError,
     RouterRuntime,
     _admit,
     _authenticate,
     _Call,
     _error_response,
     _forward,
-    _Spec,
-    _verify,
     admit_inference,
 )
+from .router_requests import RouterError, Spec
 from .router_state import ImageJobState, RouterKey
+from .router_verify import verify_answer
 
 _TASKS: set[asyncio.Task[None]] = set()
 
@@ -149,7 +148,7 @@ def _pending_trace(job: ImageJobState) -> dict[str, Any]:
     return {"request_id": job.request_id, "provider": job.provider, "billing": nothing}
 
 
-async def _run_job(rt: RouterRuntime, key: RouterKey, call: _Call, spec: _Spec, job: ImageJobState) -> None:
+async def _run_job(rt: RouterRuntime, key: RouterKey, call: _Call, spec: Spec, job: ImageJobState) -> None:
     rt.jobs.update(job.id, status="running")
     provider = next(p for p in rt.providers if p.address == job.provider)
     try:
@@ -218,7 +217,7 @@ async def _finished(rt: RouterRuntime, job: ImageJobState, verify: bool) -> dict
     trace = data.pop("x_0g_trace", None) or _pending_trace(job)
     if verify:
         provider = next(p for p in rt.providers if p.address == job.provider)
-        verdict = await _verify(rt, provider, job.res_key, job.spec, job.body or b"", data)
+        verdict = await verify_answer(rt, provider, job.res_key, job.spec, job.body or b"", data)
         trace["tee_verified"], trace["detail"] = verdict
     return {**_job_body(job, trace), **{k: v for k, v in data.items() if k in ("created", "data")}}
 

@@ -103,6 +103,14 @@ def test_bad_provider_address(zg: ZeroG) -> None:
         zg.ledger.transfer("0x1234", "1")
 
 
+def test_wallet_balance_is_the_native_balance_a_deposit_draws_on(zg: ZeroG, devnet: Devnet) -> None:
+    before = zg.ledger.wallet_balance()
+    assert before == devnet.w3.eth.get_balance(zg.address)  # type: ignore[arg-type]
+    zg.ledger.create("3")
+    after = zg.ledger.wallet_balance()
+    assert after == devnet.w3.eth.get_balance(zg.address) and before - after >= 3 * G  # type: ignore[arg-type]
+
+
 @pytest.mark.anyio
 async def test_async_ledger_flow(azg: AsyncZeroG, devnet: Devnet) -> None:
     with pytest.raises(LedgerNotFoundError):
@@ -112,6 +120,7 @@ async def test_async_ledger_flow(azg: AsyncZeroG, devnet: Devnet) -> None:
     assert account.balance == G
     assert (await azg.ledger.get()).available == 3 * G
     assert len(await azg.ledger.sub_accounts()) == 1
+    assert await azg.ledger.wallet_balance() == devnet.w3.eth.get_balance(azg.address)  # type: ignore[arg-type]
 
 
 ASK = [{"role": "user", "content": "What is 2 + 3?"}]

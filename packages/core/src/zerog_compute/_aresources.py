@@ -146,6 +146,10 @@ class Ledger(_Resource):
     async def get(self) -> ledger.LedgerInfo:
         return await self._client._run(ledger.get(self._ctx))
 
+    async def wallet_balance(self) -> int:
+        """The wallet's own native balance (neuron), outside the ledger: what a deposit can move."""
+        return await self._client._run(ledger.wallet_balance(self._ctx))
+
     async def create(self, amount: Amount) -> ledger.LedgerInfo:
         return await self._client._run(ledger.create(self._ctx, amount))
 

@@ -147,6 +147,10 @@ class Ledger(_Resource):
     def get(self) -> ledger.LedgerInfo:
         return self._client._run(ledger.get(self._ctx))
 
+    def wallet_balance(self) -> int:
+        """The wallet's own native balance (neuron), outside the ledger: what a deposit can move."""
+        return self._client._run(ledger.wallet_balance(self._ctx))
+
     def create(self, amount: Amount) -> ledger.LedgerInfo:
         return self._client._run(ledger.create(self._ctx, amount))
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import contracts
 from ._context import Context
-from ._io import Flow
+from ._io import Flow, Rpc
 from .errors import (
     ConfigurationError,
     ContractRevertError,
@@ -107,6 +107,12 @@ def _send(ctx: Context, contract: contracts.Contract, name: str, *args: Any, val
         ctx.wallet, ctx.network.chain_id, ctx.nonces, contract, name, *args, value=value
     )
     return receipt
+
+
+def wallet_balance(ctx: Context) -> Flow[int]:
+    """The wallet's own native balance (neuron), outside the ledger: what a deposit can move."""
+    result = yield Rpc("eth_getBalance", (ctx.user, "latest"))
+    return int(str(result), 16)
 
 
 def get(ctx: Context) -> Flow[LedgerInfo]:

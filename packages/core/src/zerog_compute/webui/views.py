@@ -13,7 +13,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .._io import Flow, Rpc
 from ..client import AsyncZeroG
 from ..doctor_checks import provider_mode
 from ..errors import LedgerNotFoundError, ZeroGError
@@ -133,14 +132,9 @@ async def providers_view(zg: AsyncZeroG) -> list[dict[str, Any]]:
     return [provider_row(s, p, accounts.get(s.provider)) for s, p in zip(services, probes, strict=True)]
 
 
-def _balance(address: str) -> Flow[int]:
-    result = yield Rpc("eth_getBalance", (address, "latest"))
-    return int(result, 16)
-
-
 async def wallet_balance(zg: AsyncZeroG) -> int:
     """The wallet's native balance (neuron)."""
-    return await zg._run(_balance(zg.address))
+    return await zg.ledger.wallet_balance()
 
 
 async def ledger_or_none(zg: AsyncZeroG) -> LedgerInfo | None:
